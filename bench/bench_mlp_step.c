@@ -1,0 +1,84 @@
+// One mlp_fashion training step (784-H-H-10 MLP, ReLU, cross-entropy, AdamW,
+// batch B) timed in libtrain and, in the same run, in PyTorch CPU with the
+// same thread count (bench/mlp_step_torch.py via Debian's python3-torch).
+//   build/bench_mlp_step [--batch=128] [--hidden=256] [--steps=200] [--threads=2] [--python=/usr/bin/python3]
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "libtrain/lt.h"
+#include "libtrain/flags.h"
+#include "libtrain/run.h"
+
+int main(int argc, char **argv) {
+    int batch, hidden, steps, warmup, threads;
+    const char *python, *src;
+    lt_flags *f = lt_flags_new("bench_mlp_step", "time one MLP training step against PyTorch CPU");
+    lt_flag_int(f, "batch", &batch, 128, "batch size");
+    lt_flag_int(f, "hidden", &hidden, 256, "hidden width");
+    lt_flag_int(f, "steps", &steps, 200, "timed steps");
+    lt_flag_int(f, "warmup", &warmup, 20, "untimed steps first");
+    lt_flag_int(f, "threads", &threads, 2, "CPU threads for both");
+    lt_flag_str(f, "python", &python, "/usr/bin/python3", "python with torch (Debian python3-torch)");
+    lt_flag_str(f, "src", &src, ".", "repository root (for bench/mlp_step_torch.py)");
+    lt_status s = lt_flags_parse(f, argc, argv);
+    if (s == LT_HELP) return 0;
+    if (s != LT_OK) { fprintf(stderr, "error: %s\n", lt_last_error()); return 2; }
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+
+    lt_params ps;
+    lt_params_init(&ps, LT_CPU);
+    lt_rng rng;
+    lt_rng_init(&rng, 0);
+    lt_mlp mlp;
+    int dims[4] = {784, hidden, hidden, 10};
+    if (lt_mlp_init(&mlp, &ps, &rng, "net", 3, dims, LT_ACT_RELU, 0.f) != LT_OK) {
+        fprintf(stderr, "error: %s\n", lt_last_error()); return 1;
+    }
+    lt_adamw_opts ao = lt_adamw_defaults(1e-3f);
+    ao.weight_decay = 0;
+    lt_optim *opt = lt_optim_adamw(&ps, ao);
+    lt_ctx *c = lt_ctx_new(LT_CPU, 0);
+    float *x = malloc(sizeof(float) * (size_t)batch * 784);
+    int32_t *y = malloc(sizeof(int32_t) * (size_t)batch);
+    lt_rng_fill_normal(&rng, x, (int64_t)batch * 784, 0, 1);
+    for (int i = 0; i < batch; i++) y[i] = (int32_t)lt_rng_below(&rng, 10);
+
+    double t0 = 0;
+    for (int it = 0; it < warmup + steps; it++) {
+        if (it == warmup) t0 = lt_time_now();
+        lt_params_zero_grad(&ps);
+        lt_tensor *xt = lt_tensor_from(c, LT_F32, LT_SHAPE(batch, 784), x);
+        lt_tensor *yt = lt_tensor_from(c, LT_I32, LT_SHAPE(batch), y);
+        lt_tensor *loss = lt_cross_entropy(c, lt_mlp_forward(c, &mlp, xt), yt, -100, 0.f);
+        if (lt_backward(c, loss) != LT_OK || lt_optim_step(opt) != LT_OK) {
+            fprintf(stderr, "error: %s\n", lt_last_error()); return 1;
+        }
+        lt_ctx_reset(c);
+    }
+    double ours = (lt_time_now() - t0) / steps * 1e3;
+
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s %s/bench/mlp_step_torch.py --batch=%d --hidden=%d --steps=%d --warmup=%d --threads=%d",
+             python, src, batch, hidden, steps, warmup, threads);
+    FILE *p = popen(cmd, "r");
+    double theirs = -1;
+    char line[256];
+    while (p && fgets(line, sizeof line, p)) sscanf(line, "torch_ms_per_step %lf", &theirs);
+    int rc = p ? pclose(p) : -1;
+    double flops = 6.0 * batch * (784.0 * hidden + (double)hidden * hidden + hidden * 10.0);
+    printf("mlp step: batch %d, 784-%d-%d-10, AdamW, %d threads\n", batch, hidden, hidden, threads);
+    printf("%-10s %10s %10s\n", "impl", "ms/step", "GFLOP/s");
+    printf("%-10s %10.3f %10.1f\n", "libtrain", ours, flops / ours / 1e6);
+    if (theirs > 0 && rc == 0) {
+        printf("%-10s %10.3f %10.1f\n", "pytorch", theirs, flops / theirs / 1e6);
+        printf("speedup (pytorch / libtrain): %.2fx\n", theirs / ours);
+    } else {
+        printf("pytorch: not run (%s failed; install Debian's python3-torch)\n", cmd);
+    }
+    free(x); free(y);
+    lt_ctx_free(c); lt_optim_free(opt); lt_params_free(&ps); lt_flags_free(f);
+    return 0;
+}

@@ -1,0 +1,72 @@
+#include "libtrain/arena.h"
+#include "libtrain/status.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define LT_ALIGN 64
+
+static lt_arena_chunk *chunk_new(size_t size) {
+    lt_arena_chunk *c = malloc(sizeof *c);
+    if (!c) return NULL;
+    c->base = aligned_alloc(LT_ALIGN, (size + LT_ALIGN - 1) / LT_ALIGN * LT_ALIGN);
+    if (!c->base) { free(c); return NULL; }
+    c->size = size; c->used = 0; c->next = NULL;
+    return c;
+}
+
+void lt_arena_init(lt_arena *a, size_t initial_bytes) {
+    memset(a, 0, sizeof *a);
+    if (initial_bytes) {
+        a->head = chunk_new(initial_bytes);
+        if (a->head) a->n_chunk_allocs = 1;
+    }
+}
+
+void *lt_arena_alloc(lt_arena *a, size_t bytes) {
+    size_t need = (bytes + LT_ALIGN - 1) / LT_ALIGN * LT_ALIGN;
+    if (need == 0) need = LT_ALIGN;
+    lt_arena_chunk *c = a->head;
+    if (!c || c->used + need > c->size) {
+        size_t sz = need > ((size_t)1 << 24) ? need : ((size_t)1 << 24);
+        if (c && c->size * 2 > sz && c->size * 2 >= need) sz = c->size * 2;
+        lt_arena_chunk *n = chunk_new(sz);
+        if (!n) { lt_error(LT_ERR_OOM, "arena: cannot allocate %zu bytes", sz); return NULL; }
+        n->next = c; a->head = n; c = n;
+        a->n_chunk_allocs++;
+    }
+    void *p = c->base + c->used;
+    c->used += need;
+    a->in_use += need;
+    if (a->in_use > a->high_water) a->high_water = a->in_use;
+    if (a->poison) memset(p, 0xff, need);  // 0xffffffff is a NaN as f32
+    return p;
+}
+
+void *lt_arena_calloc(lt_arena *a, size_t bytes) {
+    void *p = lt_arena_alloc(a, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+void lt_arena_reset(lt_arena *a) {
+    // More than one chunk means the step outgrew the arena: replace them with a
+    // single chunk holding the high-water mark, so later steps never allocate.
+    if (a->head && a->head->next) {
+        size_t total = a->high_water + (a->high_water >> 3);
+        lt_arena_free(a);
+        size_t hw = a->high_water;
+        a->head = chunk_new(total);
+        if (a->head) a->n_chunk_allocs++;
+        a->high_water = hw;
+    }
+    if (a->head) a->head->used = 0;
+    a->in_use = 0;
+}
+
+void lt_arena_free(lt_arena *a) {
+    lt_arena_chunk *c = a->head;
+    while (c) { lt_arena_chunk *n = c->next; free(c->base); free(c); c = n; }
+    a->head = NULL;
+    a->in_use = 0;
+}
