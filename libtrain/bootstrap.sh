@@ -27,7 +27,7 @@ for a in "$@"; do
     esac
 done
 
-pkgs=(build-essential cmake pkg-config libopenblas-dev libhdf5-dev libcriterion-dev zlib1g-dev
+pkgs=(build-essential cmake pkg-config libopenblas-dev libopenblas-openmp-dev libhdf5-dev libcriterion-dev zlib1g-dev
       dataset-fashion-mnist)
 if [ "$want_test" = 1 ]; then pkgs+=(python3 python3-pip); fi
 if [ "$want_bench" = 1 ]; then pkgs+=(python3-torch python3-numpy); fi
