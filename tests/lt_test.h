@@ -1,13 +1,37 @@
-// Shared test helpers: random tensors, allclose with a readable report, gradcheck wrapper.
+// Shared test helpers: contexts, random tensors, flat-index arithmetic, allclose
+// with a readable report, gradcheck wrappers, backward accumulation, error
+// message checks.
 #ifndef LT_TEST_H
 #define LT_TEST_H
 
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "libtrain/lt.h"
+
+// CPU context seeded with `seed`, its arena poisoned (new allocations are NaN
+// bytes, so a kernel that reads memory it has not written shows up).
+static inline lt_ctx *lt_test_ctx(uint64_t seed) {
+    lt_ctx *c = lt_ctx_new(LT_CPU, seed);
+    cr_assert(c, "ctx: %s", lt_last_error());
+    c->arena.poison = 1;
+    return c;
+}
+
+// Row-major flat index `f` -> coordinates `co` in `shape`.
+static inline void lt_test_unravel(int64_t f, int nd, const int *shape, int *co) {
+    for (int i = nd - 1; i >= 0; i--) { co[i] = (int)(f % shape[i]); f /= shape[i]; }
+}
+
+// Coordinates `co` in `shape` -> row-major flat index.
+static inline int64_t lt_test_ravel(int nd, const int *shape, const int *co) {
+    int64_t f = 0;
+    for (int i = 0; i < nd; i++) f = f * shape[i] + co[i];
+    return f;
+}
 
 // Fresh persistent CPU tensor with uniform values in [lo,hi) from `seed`.
 static inline lt_tensor *lt_test_rand(uint64_t seed, float lo, float hi, int ndim, const int *shape) {
@@ -52,5 +76,61 @@ static inline void lt_assert_gradcheck(const char *name, lt_gradcheck_fn fn, voi
     cr_assert(s == LT_OK, "%s: %s", name, lt_last_error());
     cr_assert(r.n_checked > 0, "%s: no gradient element was checked", name);
 }
+
+// Gradcheck of at most `max_checks` evenly spaced elements per input (large
+// shapes that take the kernels' multi-threaded paths).
+static inline void lt_assert_gradcheck_n(const char *name, lt_gradcheck_fn fn, void *ud, int n_in, lt_tensor **in,
+                                         int64_t max_checks) {
+    lt_gradcheck_opts o = {1e-3, 1e-2, max_checks, 43};
+    lt_gradcheck_result r;
+    cr_assert(lt_gradcheck(fn, ud, n_in, in, &o, &r) == LT_OK, "%s: %s", name, lt_last_error());
+    cr_assert(r.n_checked > 0, "%s: nothing checked", name);
+}
+
+// Backward must add into gradients that already hold values: starting every
+// input grad at 0.5 must give 0.5 + the grads obtained from a zero start.
+// At most 4 inputs.
+static inline void lt_assert_accumulates(const char *name, lt_gradcheck_fn fn, void *ud, int n_in, lt_tensor **in) {
+    float *first[4] = {0};
+    for (int run = 0; run < 2; run++) {
+        lt_ctx *c = lt_ctx_new(LT_CPU, 5);   // same seed both runs: same dropout mask
+        for (int i = 0; i < n_in; i++) {
+            if (!in[i]->requires_grad) continue;
+            in[i]->grad = lt_arena_alloc(&c->arena, sizeof(float) * (size_t)in[i]->numel);
+            for (int64_t j = 0; j < in[i]->numel; j++) in[i]->grad[j] = run ? 0.5f : 0.0f;
+        }
+        lt_tensor *y = fn(c, in, ud);
+        cr_assert(y, "%s: %s", name, lt_last_error());
+        float *g = malloc(sizeof(float) * (size_t)y->numel);
+        for (int64_t j = 0; j < y->numel; j++) g[j] = (float)((j % 7) - 3) * 0.25f + 0.1f;
+        cr_assert_eq(lt_backward_from(c, y, g), LT_OK, "%s: %s", name, lt_last_error());
+        for (int i = 0; i < n_in; i++) {
+            if (!in[i]->requires_grad) continue;
+            if (!run) {
+                first[i] = malloc(sizeof(float) * (size_t)in[i]->numel);
+                for (int64_t j = 0; j < in[i]->numel; j++) first[i][j] = in[i]->grad[j] + 0.5f;
+            } else {
+                lt_assert_allclose(name, first[i], in[i]->grad, in[i]->numel, 1e-5, 1e-6);
+                free(first[i]);
+            }
+            in[i]->grad = NULL;   // arena memory, gone with the ctx
+        }
+        free(g);
+        lt_ctx_free(c);
+    }
+}
+
+// Fails unless `failed` and lt_last_error() contains every one of the n `parts`.
+static inline void lt_test_expect_error(int failed, const char *const *parts, int n) {
+    cr_assert(failed, "a bad input was accepted");
+    for (int i = 0; i < n; i++)
+        cr_assert(strstr(lt_last_error(), parts[i]), "message \"%s\" lacks \"%s\"", lt_last_error(), parts[i]);
+}
+#define LT_TEST_N_STR(...) (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *))
+// A builder returned NULL / a status call failed, with every part in the message.
+#define LT_EXPECT_ERROR(t, ...) \
+    lt_test_expect_error((t) == NULL, (const char *const[]){__VA_ARGS__}, LT_TEST_N_STR(__VA_ARGS__))
+#define LT_EXPECT_FAIL(st, ...) \
+    lt_test_expect_error((st) != LT_OK, (const char *const[]){__VA_ARGS__}, LT_TEST_N_STR(__VA_ARGS__))
 
 #endif

@@ -11,13 +11,6 @@ typedef struct { int nd; int shape[LT_MAX_DIMS]; } shp;
 static const shp SIZES[] = {{1, {1}}, {3, {3, 5, 7}}, {1, {63}}, {1, {1000}}};
 #define N_SIZES (int)(sizeof SIZES / sizeof SIZES[0])
 
-static lt_ctx *fresh_ctx(void) {
-    lt_ctx *c = lt_ctx_new(LT_CPU, 1);
-    cr_assert(c, "ctx: %s", lt_last_error());
-    c->arena.poison = 1;
-    return c;
-}
-
 static lt_tensor *rand_t(uint64_t seed, float lo, float hi, shp s) { return lt_test_rand(seed, lo, hi, s.nd, s.shape); }
 
 // ---------------------------------------------------------------- unary
@@ -63,7 +56,7 @@ static lt_tensor *unary_fn(lt_ctx *c, lt_tensor **in, void *ud) {
 }
 
 static void check_unary_forward(lt_op op, float s, lt_tensor *x) {
-    lt_ctx *c = fresh_ctx();
+    lt_ctx *c = lt_test_ctx(1);
     lt_tensor *y = call_unary(c, op, x, s);
     cr_assert(y, "%s: %s", lt_op_name(op), lt_last_error());
     cr_assert(lt_same_shape(x, y), "%s: output shape differs from input", lt_op_name(op));
@@ -101,7 +94,7 @@ Test(unary, tanh) { check_unary(LT_OP_tanh, 0, -3, 3, 0, 180); }
 Test(unary, softplus) { check_unary(LT_OP_softplus, 0, -6, 6, 0, 190); }
 
 Test(unary, scalar_input_keeps_ndim0) {
-    lt_ctx *c = fresh_ctx();
+    lt_ctx *c = lt_test_ctx(1);
     float v = 0.3f;
     int none[1] = {1};
     lt_tensor *x = lt_tensor_from(c, LT_F32, 0, none, &v);
@@ -117,7 +110,7 @@ Test(unary, extremes_are_stable) {
     float xs[] = {-100.f, -89.f, -30.f, -20.5f, 0.f, 19.9f, 20.5f, 30.f, 89.f, 100.f};
     int n = (int)(sizeof xs / sizeof xs[0]);
     for (int k = 0; k < 5; k++) {
-        lt_ctx *c = fresh_ctx();
+        lt_ctx *c = lt_test_ctx(1);
         lt_tensor *x = lt_tensor_leaf(c, 1, &n, xs);
         lt_tensor *y = call_unary(c, ops[k], x, 0);
         cr_assert(y, "%s", lt_last_error());
@@ -206,7 +199,7 @@ static void check_binary(lt_op op, shp sa, shp sb, uint64_t seed, int64_t max_ch
     lt_shape_str_n(sb.nd, sb.shape, sb_s);
     snprintf(name, sizeof name, "%s %s %s", lt_op_name(op), sa_s, sb_s);
     lt_tensor *in[2] = {rand_operand(seed, op, 0, sa), rand_operand(seed + 1, op, 1, sb)};
-    lt_ctx *c = fresh_ctx();
+    lt_ctx *c = lt_test_ctx(1);
     lt_tensor *y = call_binary(c, op, in[0], in[1]);
     cr_assert(y, "%s: %s", name, lt_last_error());
     shp so;
@@ -284,7 +277,7 @@ Test(binary, same_tensor_twice) {
 
 // An input without requires_grad gets no gradient buffer and no work.
 Test(binary, frozen_input_gets_no_grad) {
-    lt_ctx *c = fresh_ctx();
+    lt_ctx *c = lt_test_ctx(1);
     int sa[2] = {3, 4}, sb[1] = {4};
     float av[12], bv[4], ones[12];
     for (int i = 0; i < 12; i++) { av[i] = (float)i; ones[i] = 1.f; }
@@ -306,7 +299,7 @@ Test(binary, thread_count_does_not_change_results) {
     int nt0 = omp_get_max_threads();
     for (int run = 0; run < 2; run++) {
         omp_set_num_threads(run == 0 ? 1 : 2);
-        lt_ctx *c = fresh_ctx();
+        lt_ctx *c = lt_test_ctx(1);
         lt_tensor *x = lt_tensor_leaf(c, 2, sa, lt_f32(a)), *z = lt_tensor_leaf(c, 2, sb, lt_f32(b));
         lt_tensor *y = lt_div(c, x, z);
         cr_assert(y, "%s", lt_last_error());
@@ -333,7 +326,7 @@ Test(binary, thread_count_does_not_change_results) {
 // ---------------------------------------------------------------- bad input
 
 Test(errors, shapes_not_broadcastable) {
-    lt_ctx *c = fresh_ctx();
+    lt_ctx *c = lt_test_ctx(1);
     lt_tensor *a = lt_tensor_new(c, LT_F32, LT_SHAPE(3, 5)), *b = lt_tensor_new(c, LT_F32, LT_SHAPE(4));
     cr_assert_null(lt_add(c, a, b));
     const char *m = lt_last_error();
@@ -346,7 +339,7 @@ Test(errors, shapes_not_broadcastable) {
 }
 
 Test(errors, integer_inputs) {
-    lt_ctx *c = fresh_ctx();
+    lt_ctx *c = lt_test_ctx(1);
     lt_tensor *f = lt_tensor_zeros(c, LT_F32, LT_SHAPE(3)), *i = lt_tensor_zeros(c, LT_I32, LT_SHAPE(3));
     cr_assert_null(lt_mul(c, f, i));
     cr_assert(strstr(lt_last_error(), "mul") && strstr(lt_last_error(), "i32"), "message: %s", lt_last_error());
@@ -360,7 +353,7 @@ Test(errors, integer_inputs) {
 }
 
 Test(errors, null_input_keeps_first_error) {
-    lt_ctx *c = fresh_ctx();
+    lt_ctx *c = lt_test_ctx(1);
     lt_tensor *a = lt_tensor_new(c, LT_F32, LT_SHAPE(2)), *b = lt_tensor_new(c, LT_F32, LT_SHAPE(3));
     cr_assert_null(lt_exp(c, lt_mul(c, lt_add(c, a, b), a)));
     cr_assert(strstr(lt_last_error(), "add") && strstr(lt_last_error(), "[2]"), "message: %s", lt_last_error());

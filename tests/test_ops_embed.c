@@ -6,38 +6,6 @@
 #include <omp.h>
 #include <stdlib.h>
 
-// Backward must add into gradients that already hold values: starting every
-// input grad at 0.5 must give 0.5 + the grads obtained from a zero start.
-static void assert_accumulates(const char *name, lt_gradcheck_fn fn, void *ud, int n_in, lt_tensor **in) {
-    float *first[4] = {0};
-    for (int run = 0; run < 2; run++) {
-        lt_ctx *c = lt_ctx_new(LT_CPU, 5);   // same seed both runs: same dropout mask
-        for (int i = 0; i < n_in; i++) {
-            if (!in[i]->requires_grad) continue;
-            in[i]->grad = lt_arena_alloc(&c->arena, sizeof(float) * (size_t)in[i]->numel);
-            for (int64_t j = 0; j < in[i]->numel; j++) in[i]->grad[j] = run ? 0.5f : 0.0f;
-        }
-        lt_tensor *y = fn(c, in, ud);
-        cr_assert(y, "%s: %s", name, lt_last_error());
-        float *g = malloc(sizeof(float) * (size_t)y->numel);
-        for (int64_t j = 0; j < y->numel; j++) g[j] = (float)((j % 7) - 3) * 0.25f + 0.1f;
-        cr_assert_eq(lt_backward_from(c, y, g), LT_OK, "%s: %s", name, lt_last_error());
-        for (int i = 0; i < n_in; i++) {
-            if (!in[i]->requires_grad) continue;
-            if (!run) {
-                first[i] = malloc(sizeof(float) * (size_t)in[i]->numel);
-                for (int64_t j = 0; j < in[i]->numel; j++) first[i][j] = in[i]->grad[j] + 0.5f;
-            } else {
-                lt_assert_allclose(name, first[i], in[i]->grad, in[i]->numel, 1e-5, 1e-6);
-                free(first[i]);
-            }
-            in[i]->grad = NULL;   // arena memory, gone with the ctx
-        }
-        free(g);
-        lt_ctx_free(c);
-    }
-}
-
 static lt_tensor *rand_ids(uint64_t seed, int V, int ndim, const int *shape) {
     lt_tensor *t = lt_tensor_alloc(LT_I32, LT_CPU, ndim, shape);
     lt_rng r;
@@ -268,10 +236,10 @@ static lt_tensor *drop_train_fn(lt_ctx *c, lt_tensor **in, void *ud) { return lt
 Test(embedding, backward_accumulates_embedding_and_dropout) {
     lt_tensor *in[2] = {rand_ids(700, 5, LT_SHAPE(3, 5, 7)), lt_test_rand(701, -1, 1, LT_SHAPE(5, 3))};
     in[1]->requires_grad = 1;
-    assert_accumulates("embedding accumulates", emb_fn, NULL, 2, in);
+    lt_assert_accumulates("embedding accumulates", emb_fn, NULL, 2, in);
     lt_tensor_free(in[0]); lt_tensor_free(in[1]);
     lt_tensor *x = lt_test_rand(702, -1, 1, LT_SHAPE(3, 5, 7));
     x->requires_grad = 1;
-    assert_accumulates("dropout accumulates", drop_train_fn, NULL, 1, &x);
+    lt_assert_accumulates("dropout accumulates", drop_train_fn, NULL, 1, &x);
     lt_tensor_free(x);
 }

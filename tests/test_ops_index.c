@@ -3,32 +3,6 @@
 // finite-difference gradients, bad indices and dtypes.
 #include "lt_test.h"
 
-static lt_ctx *new_ctx(uint64_t seed) {
-    lt_ctx *c = lt_ctx_new(LT_CPU, seed);
-    cr_assert(c, "ctx: %s", lt_last_error());
-    c->arena.poison = 1;
-    return c;
-}
-
-static void unravel(int64_t f, int nd, const int *shape, int *co) {
-    for (int i = nd - 1; i >= 0; i--) { co[i] = (int)(f % shape[i]); f /= shape[i]; }
-}
-
-static int64_t ravel(int nd, const int *shape, const int *co) {
-    int64_t f = 0;
-    for (int i = 0; i < nd; i++) f = f * shape[i] + co[i];
-    return f;
-}
-
-static void expect_error(int failed, const char *const *parts, int n) {
-    cr_assert(failed, "a bad input was accepted");
-    for (int i = 0; i < n; i++)
-        cr_assert(strstr(lt_last_error(), parts[i]), "message \"%s\" lacks \"%s\"", lt_last_error(), parts[i]);
-}
-#define EXPECT_ERROR(t, ...)                                           \
-    expect_error((t) == NULL, (const char *const[]){__VA_ARGS__}, \
-                 (int)(sizeof((const char *[]){__VA_ARGS__}) / sizeof(char *)))
-
 // Persistent i32 tensor of the given values, or of random values in [0, hi) when v is NULL.
 static lt_tensor *make_idx(const int32_t *v, int hi, uint64_t seed, int nd, const int *shape) {
     lt_tensor *t = lt_tensor_alloc(LT_I32, LT_CPU, nd, shape);
@@ -47,9 +21,9 @@ static lt_tensor *make_idx(const int32_t *v, int hi, uint64_t seed, int nd, cons
 static void ref_index_select(const lt_tensor *x, int axis, const lt_tensor *idx, const lt_tensor *y, float *out) {
     int co[LT_MAX_DIMS];
     for (int64_t o = 0; o < y->numel; o++) {
-        unravel(o, y->ndim, y->shape, co);
+        lt_test_unravel(o, y->ndim, y->shape, co);
         co[axis] = lt_i32(idx)[co[axis]];
-        out[o] = lt_f32(x)[ravel(x->ndim, x->shape, co)];
+        out[o] = lt_f32(x)[lt_test_ravel(x->ndim, x->shape, co)];
     }
 }
 
@@ -59,9 +33,9 @@ static void ref_index_select_bwd(const lt_tensor *x, int axis, const lt_tensor *
     int co[LT_MAX_DIMS];
     memset(gx, 0, sizeof(float) * (size_t)x->numel);
     for (int64_t o = 0; o < y->numel; o++) {
-        unravel(o, y->ndim, y->shape, co);
+        lt_test_unravel(o, y->ndim, y->shape, co);
         co[axis] = lt_i32(idx)[co[axis]];
-        gx[ravel(x->ndim, x->shape, co)] += g[o];
+        gx[lt_test_ravel(x->ndim, x->shape, co)] += g[o];
     }
 }
 
@@ -69,9 +43,9 @@ static void ref_index_select_bwd(const lt_tensor *x, int axis, const lt_tensor *
 static void ref_gather(const lt_tensor *x, int axis, const lt_tensor *idx, float *out) {
     int co[LT_MAX_DIMS];
     for (int64_t o = 0; o < idx->numel; o++) {
-        unravel(o, idx->ndim, idx->shape, co);
+        lt_test_unravel(o, idx->ndim, idx->shape, co);
         co[axis] = lt_i32(idx)[o];
-        out[o] = lt_f32(x)[ravel(x->ndim, x->shape, co)];
+        out[o] = lt_f32(x)[lt_test_ravel(x->ndim, x->shape, co)];
     }
 }
 
@@ -79,9 +53,9 @@ static void ref_gather_bwd(const lt_tensor *x, int axis, const lt_tensor *idx, c
     int co[LT_MAX_DIMS];
     memset(gx, 0, sizeof(float) * (size_t)x->numel);
     for (int64_t o = 0; o < idx->numel; o++) {
-        unravel(o, idx->ndim, idx->shape, co);
+        lt_test_unravel(o, idx->ndim, idx->shape, co);
         co[axis] = lt_i32(idx)[o];
-        gx[ravel(x->ndim, x->shape, co)] += g[o];
+        gx[lt_test_ravel(x->ndim, x->shape, co)] += g[o];
     }
 }
 
@@ -97,7 +71,7 @@ Test(index_select, duplicates_along_each_axis) {
     const int32_t *iv[3] = {i0, i1, i2};
     int kk[3] = {5, 4, 8};
     for (int axis = 0; axis < 3; axis++) {
-        lt_ctx *c = new_ctx(1);
+        lt_ctx *c = lt_test_ctx(1);
         lt_tensor *x = lt_test_rand(10 + axis, -2, 2, LT_SHAPE(3, 5, 7));
         lt_tensor *idx = make_idx(iv[axis], 0, 0, 1, &kk[axis]);
         int ax_arg = axis == 2 ? -1 : axis;
@@ -144,7 +118,7 @@ Test(index_select, large_forward_and_exact_backward) {
         {2, {3000, 16}, 0, 9000},
     };
     for (int i = 0; i < 4; i++) {
-        lt_ctx *c = new_ctx(2);
+        lt_ctx *c = lt_test_ctx(2);
         lt_tensor *h = lt_test_rand(40 + i, -1, 1, cases[i].nd, cases[i].shape);
         lt_tensor *idx = make_idx(NULL, cases[i].shape[cases[i].axis], 50 + i, 1, &cases[i].k);
         lt_tensor *x = lt_tensor_leaf(c, h->ndim, h->shape, lt_f32(h));
@@ -171,7 +145,7 @@ Test(gather, along_each_axis) {
     int ishapes[3][3] = {{4, 5, 7}, {3, 2, 7}, {3, 5, 9}};
     int dims[3] = {3, 5, 7};
     for (int axis = 0; axis < 3; axis++) {
-        lt_ctx *c = new_ctx(3);
+        lt_ctx *c = lt_test_ctx(3);
         lt_tensor *x = lt_test_rand(70 + axis, -2, 2, LT_SHAPE(3, 5, 7));
         lt_tensor *idx = make_idx(NULL, dims[axis], 80 + axis, 3, ishapes[axis]);
         int ax_arg = axis == 2 ? -1 : axis;
@@ -212,7 +186,7 @@ Test(gather, large_forward_and_exact_backward) {
         {1, {1000}, {50000}, 0},
     };
     for (int i = 0; i < 4; i++) {
-        lt_ctx *c = new_ctx(4);
+        lt_ctx *c = lt_test_ctx(4);
         lt_tensor *h = lt_test_rand(100 + i, -1, 1, cases[i].nd, cases[i].xs);
         lt_tensor *idx = make_idx(NULL, cases[i].xs[cases[i].axis], 110 + i, cases[i].nd, cases[i].is);
         lt_tensor *x = lt_tensor_leaf(c, h->ndim, h->shape, lt_f32(h));
@@ -236,7 +210,7 @@ Test(gather, large_forward_and_exact_backward) {
 // ---------------------------------------------------------------- i32 x, errors
 
 Test(index, i32_x_moves_exactly) {
-    lt_ctx *c = new_ctx(5);
+    lt_ctx *c = lt_test_ctx(5);
     int32_t v[12];
     for (int i = 0; i < 12; i++) v[i] = 16777217 + 1000 * i;   // not representable in f32
     lt_tensor *x = lt_tensor_from(c, LT_I32, LT_SHAPE(3, 4), v);
@@ -253,27 +227,27 @@ Test(index, i32_x_moves_exactly) {
 }
 
 Test(index, bad_inputs_are_errors) {
-    lt_ctx *c = new_ctx(6);
+    lt_ctx *c = lt_test_ctx(6);
     lt_tensor *x = lt_tensor_zeros(c, LT_F32, LT_SHAPE(3, 5, 7));
     lt_tensor *fidx = lt_tensor_zeros(c, LT_F32, LT_SHAPE(2));
-    EXPECT_ERROR(lt_index_select(c, x, 1, fidx), "index_select", "idx", "i32", "f32");
-    EXPECT_ERROR(lt_gather(c, x, 1, lt_tensor_zeros(c, LT_F32, LT_SHAPE(3, 2, 7))), "gather", "idx", "i32", "f32");
+    LT_EXPECT_ERROR(lt_index_select(c, x, 1, fidx), "index_select", "idx", "i32", "f32");
+    LT_EXPECT_ERROR(lt_gather(c, x, 1, lt_tensor_zeros(c, LT_F32, LT_SHAPE(3, 2, 7))), "gather", "idx", "i32", "f32");
 
     lt_tensor *oob = lt_tensor_from(c, LT_I32, LT_SHAPE(4), (int32_t[]){0, 2, 5, 1});
-    EXPECT_ERROR(lt_index_select(c, x, 1, oob), "index_select", "idx[2] = 5", "axis 1", "[3,5,7]");
+    LT_EXPECT_ERROR(lt_index_select(c, x, 1, oob), "index_select", "idx[2] = 5", "axis 1", "[3,5,7]");
     lt_tensor *neg = lt_tensor_from(c, LT_I32, LT_SHAPE(2), (int32_t[]){1, -1});
-    EXPECT_ERROR(lt_index_select(c, x, 0, neg), "index_select", "idx[1] = -1", "[3,5,7]");
-    EXPECT_ERROR(lt_index_select(c, x, 3, neg), "index_select", "axis 3", "[3,5,7]");
-    EXPECT_ERROR(lt_index_select(c, x, 0, lt_tensor_zeros(c, LT_I32, LT_SHAPE(2, 2))), "index_select", "1-D",
-                 "[2,2]", "[3,5,7]");
+    LT_EXPECT_ERROR(lt_index_select(c, x, 0, neg), "index_select", "idx[1] = -1", "[3,5,7]");
+    LT_EXPECT_ERROR(lt_index_select(c, x, 3, neg), "index_select", "axis 3", "[3,5,7]");
+    LT_EXPECT_ERROR(lt_index_select(c, x, 0, lt_tensor_zeros(c, LT_I32, LT_SHAPE(2, 2))), "index_select", "1-D",
+                    "[2,2]", "[3,5,7]");
 
     lt_tensor *gi = lt_tensor_zeros(c, LT_I32, LT_SHAPE(2, 5, 7));
-    lt_i32(gi)[ravel(3, gi->shape, (int[]){1, 0, 3})] = 3;
-    EXPECT_ERROR(lt_gather(c, x, 0, gi), "gather", "idx[1,0,3] = 3", "axis 0", "[3,5,7]");
-    lt_i32(gi)[ravel(3, gi->shape, (int[]){1, 0, 3})] = 2;
+    lt_i32(gi)[lt_test_ravel(3, gi->shape, (int[]){1, 0, 3})] = 3;
+    LT_EXPECT_ERROR(lt_gather(c, x, 0, gi), "gather", "idx[1,0,3] = 3", "axis 0", "[3,5,7]");
+    lt_i32(gi)[lt_test_ravel(3, gi->shape, (int[]){1, 0, 3})] = 2;
     cr_assert(lt_gather(c, x, 0, gi), "%s", lt_last_error());
-    EXPECT_ERROR(lt_gather(c, x, 1, gi), "gather", "[2,5,7]", "[3,5,7]", "axis 1");
-    EXPECT_ERROR(lt_gather(c, x, 0, lt_tensor_zeros(c, LT_I32, LT_SHAPE(3, 5))), "gather", "[3,5]", "[3,5,7]");
+    LT_EXPECT_ERROR(lt_gather(c, x, 1, gi), "gather", "[2,5,7]", "[3,5,7]", "axis 1");
+    LT_EXPECT_ERROR(lt_gather(c, x, 0, lt_tensor_zeros(c, LT_I32, LT_SHAPE(3, 5))), "gather", "[3,5]", "[3,5,7]");
 
     lt_clear_error();
     cr_assert_null(lt_gather(c, NULL, 0, gi));

@@ -4,16 +4,6 @@
 
 #include <stdlib.h>
 
-// Gradcheck of at most `max_checks` evenly spaced elements per input (large
-// shapes that take the kernels' multi-threaded paths).
-static void assert_gradcheck_sampled(const char *name, lt_gradcheck_fn fn, void *ud, int n_in, lt_tensor **in,
-                                     int64_t max_checks) {
-    lt_gradcheck_opts o = {1e-3, 1e-2, max_checks, 43};
-    lt_gradcheck_result r;
-    cr_assert(lt_gradcheck(fn, ud, n_in, in, &o, &r) == LT_OK, "%s: %s", name, lt_last_error());
-    cr_assert(r.n_checked > 0, "%s: nothing checked", name);
-}
-
 // A matmul case in logical shapes: op(a) [.., M, K] @ op(b) [.., K, N].
 typedef struct {
     int nda, a[LT_MAX_DIMS];
@@ -333,6 +323,6 @@ Test(linear, large_parallel_path) {
     free(ref);
     lt_ctx_free(c);
     for (int i = 0; i < 3; i++) in[i]->requires_grad = 1;
-    assert_gradcheck_sampled("linear large", linear_fn, &with_b, 3, in, 80);
+    lt_assert_gradcheck_n("linear large", linear_fn, &with_b, 3, in, 80);
     for (int i = 0; i < 3; i++) lt_tensor_free(in[i]);
 }

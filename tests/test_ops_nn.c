@@ -5,48 +5,6 @@
 
 #include <stdlib.h>
 
-// Gradcheck of at most `max_checks` evenly spaced elements per input (large
-// shapes that take the kernels' multi-threaded paths).
-static void assert_gradcheck_sampled(const char *name, lt_gradcheck_fn fn, void *ud, int n_in, lt_tensor **in,
-                                     int64_t max_checks) {
-    lt_gradcheck_opts o = {1e-3, 1e-2, max_checks, 43};
-    lt_gradcheck_result r;
-    cr_assert(lt_gradcheck(fn, ud, n_in, in, &o, &r) == LT_OK, "%s: %s", name, lt_last_error());
-    cr_assert(r.n_checked > 0, "%s: nothing checked", name);
-}
-
-// Backward must add into gradients that already hold values: starting every
-// input grad at 0.5 must give 0.5 + the grads obtained from a zero start.
-static void assert_accumulates(const char *name, lt_gradcheck_fn fn, void *ud, int n_in, lt_tensor **in) {
-    float *first[4] = {0};
-    for (int run = 0; run < 2; run++) {
-        lt_ctx *c = lt_ctx_new(LT_CPU, 5);   // same seed both runs: same dropout mask
-        for (int i = 0; i < n_in; i++) {
-            if (!in[i]->requires_grad) continue;
-            in[i]->grad = lt_arena_alloc(&c->arena, sizeof(float) * (size_t)in[i]->numel);
-            for (int64_t j = 0; j < in[i]->numel; j++) in[i]->grad[j] = run ? 0.5f : 0.0f;
-        }
-        lt_tensor *y = fn(c, in, ud);
-        cr_assert(y, "%s: %s", name, lt_last_error());
-        float *g = malloc(sizeof(float) * (size_t)y->numel);
-        for (int64_t j = 0; j < y->numel; j++) g[j] = (float)((j % 7) - 3) * 0.25f + 0.1f;
-        cr_assert_eq(lt_backward_from(c, y, g), LT_OK, "%s: %s", name, lt_last_error());
-        for (int i = 0; i < n_in; i++) {
-            if (!in[i]->requires_grad) continue;
-            if (!run) {
-                first[i] = malloc(sizeof(float) * (size_t)in[i]->numel);
-                for (int64_t j = 0; j < in[i]->numel; j++) first[i][j] = in[i]->grad[j] + 0.5f;
-            } else {
-                lt_assert_allclose(name, first[i], in[i]->grad, in[i]->numel, 1e-5, 1e-6);
-                free(first[i]);
-            }
-            in[i]->grad = NULL;   // arena memory, gone with the ctx
-        }
-        free(g);
-        lt_ctx_free(c);
-    }
-}
-
 static const int ROWS[][2] = {{4, 1}, {3, 7}, {2, 63}, {2, 1000}};
 #define N_ROWS (int)(sizeof ROWS / sizeof ROWS[0])
 
@@ -299,14 +257,14 @@ Test(softmax, backward_accumulates_softmax_and_cross_entropy) {
     for (int log_out = 0; log_out < 2; log_out++) {
         lt_tensor *x = lt_test_rand(400 + log_out, -2, 2, LT_SHAPE(3, 5, 7));
         x->requires_grad = 1;
-        assert_accumulates(log_out ? "log_softmax accumulates" : "softmax accumulates", sm_fn, &log_out, 1, &x);
+        lt_assert_accumulates(log_out ? "log_softmax accumulates" : "softmax accumulates", sm_fn, &log_out, 1, &x);
         lt_tensor_free(x);
     }
     const int32_t tv[7] = {0, 4, IGN, 2, IGN, 1, 3};
     ce_args a = {IGN, 0.1f};
     lt_tensor *in[2] = {lt_test_rand(410, -3, 3, LT_SHAPE(7, 5)), targets(7, tv)};
     in[0]->requires_grad = 1;
-    assert_accumulates("cross_entropy accumulates", ce_fn, &a, 2, in);
+    lt_assert_accumulates("cross_entropy accumulates", ce_fn, &a, 2, in);
     lt_tensor_free(in[0]); lt_tensor_free(in[1]);
 }
 
@@ -326,7 +284,7 @@ Test(softmax, large_parallel_path) {
         free(ref);
         lt_ctx_free(c);
         x->requires_grad = 1;
-        assert_gradcheck_sampled(log_out ? "log_softmax 40x1000" : "softmax 40x1000", sm_fn, &log_out, 1, &x, 150);
+        lt_assert_gradcheck_n(log_out ? "log_softmax 40x1000" : "softmax 40x1000", sm_fn, &log_out, 1, &x, 150);
         lt_tensor_free(x);
     }
 }

@@ -11,13 +11,6 @@ typedef struct { lt_op op; int axis, keepdim; } red_ud;
 
 static const lt_op REDOPS[] = {LT_OP_sum, LT_OP_mean, LT_OP_max};
 
-static lt_ctx *fresh_ctx(void) {
-    lt_ctx *c = lt_ctx_new(LT_CPU, 1);
-    cr_assert(c, "ctx: %s", lt_last_error());
-    c->arena.poison = 1;
-    return c;
-}
-
 static lt_tensor *call_reduce(lt_ctx *c, red_ud u, lt_tensor *x) {
     switch (u.op) {
     case LT_OP_sum: return lt_sum(c, x, u.axis, u.keepdim);
@@ -79,7 +72,7 @@ static void check_reduce(red_ud u, shp s, uint64_t seed, int64_t max_checks) {
     if (u.axis == LT_AXIS_ALL) snprintf(name, sizeof name, "%s %s all keepdim=%d", lt_op_name(u.op), ss, u.keepdim);
     else snprintf(name, sizeof name, "%s %s axis=%d keepdim=%d", lt_op_name(u.op), ss, u.axis, u.keepdim);
     lt_tensor *x = u.op == LT_OP_max ? distinct(seed, s) : lt_test_rand(seed, -2, 2, s.nd, s.shape);
-    lt_ctx *c = fresh_ctx();
+    lt_ctx *c = lt_test_ctx(1);
     lt_tensor *y = call_reduce(c, u, x);
     cr_assert(y, "%s: %s", name, lt_last_error());
     shp so;
@@ -138,7 +131,7 @@ Test(reduce, large_threaded) {
 
 // Ties: the whole gradient goes to the first maximal element.
 Test(reduce, max_grad_goes_to_first_maximum) {
-    lt_ctx *c = fresh_ctx();
+    lt_ctx *c = lt_test_ctx(1);
     float xv[12] = {1, 3, 3, 2, 5, 5, 5, 5, 0, 7, 1, 7};
     float ones[3] = {1, 1, 1};
     lt_tensor *x = lt_tensor_leaf(c, LT_SHAPE(3, 4), xv);
@@ -173,7 +166,7 @@ Test(reduce, thread_count_does_not_change_results) {
             int64_t nout = 0;
             for (int run = 0; run < 2; run++) {
                 omp_set_num_threads(run + 1);
-                lt_ctx *c = fresh_ctx();
+                lt_ctx *c = lt_test_ctx(1);
                 lt_tensor *x = lt_tensor_leaf(c, 2, s, lt_f32(src));
                 lt_tensor *y = call_reduce(c, (red_ud){REDOPS[k], axes[a], 0}, x);
                 cr_assert(y, "%s", lt_last_error());
@@ -201,7 +194,7 @@ Test(reduce, thread_count_does_not_change_results) {
 // ---------------------------------------------------------------- bad input
 
 Test(errors, axis_out_of_range) {
-    lt_ctx *c = fresh_ctx();
+    lt_ctx *c = lt_test_ctx(1);
     lt_tensor *x = lt_tensor_zeros(c, LT_F32, LT_SHAPE(3, 5, 7));
     cr_assert_null(lt_sum(c, x, 3, 0));
     const char *m = lt_last_error();
@@ -218,7 +211,7 @@ Test(errors, axis_out_of_range) {
 }
 
 Test(errors, integer_input) {
-    lt_ctx *c = fresh_ctx();
+    lt_ctx *c = lt_test_ctx(1);
     lt_tensor *i = lt_tensor_zeros(c, LT_I32, LT_SHAPE(4, 2));
     for (int k = 0; k < 3; k++) {
         cr_assert_null(call_reduce(c, (red_ud){REDOPS[k], 0, 0}, i));
@@ -229,7 +222,7 @@ Test(errors, integer_input) {
 }
 
 Test(errors, null_input_keeps_first_error) {
-    lt_ctx *c = fresh_ctx();
+    lt_ctx *c = lt_test_ctx(1);
     lt_tensor *x = lt_tensor_zeros(c, LT_F32, LT_SHAPE(2, 3));
     cr_assert_null(lt_mean(c, lt_sum(c, x, 5, 0), 0, 0));
     cr_assert(strstr(lt_last_error(), "sum") && strstr(lt_last_error(), "axis 5"), "message: %s", lt_last_error());
