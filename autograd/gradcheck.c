@@ -37,8 +37,11 @@ lt_status lt_gradcheck(lt_gradcheck_fn fn, void *ud, int n_in, lt_tensor **in, c
     double *ga = NULL;
 
     // analytic
+    unsigned char was_param[64] = {0};
+    if (n_in > 64) { st = lt_error(LT_ERR_ARG, "gradcheck: at most 64 inputs"); goto done; }
     for (int i = 0; i < n_in; i++)
         if (in[i]->requires_grad) {
+            was_param[i] = in[i]->is_param;
             in[i]->is_param = 1;  // grad buffer owned by the tensor, survives resets
             if (in[i]->grad) memset(in[i]->grad, 0, sizeof(float) * (size_t)in[i]->numel);
         }
@@ -88,7 +91,7 @@ lt_status lt_gradcheck(lt_gradcheck_fn fn, void *ud, int n_in, lt_tensor **in, c
         }
     }
 done:
-    for (int i = 0; i < n_in; i++) if (in[i]->requires_grad) in[i]->is_param = 0;
+    for (int i = 0; i < n_in && i < 64; i++) if (in[i]->requires_grad) in[i]->is_param = was_param[i];
     if (res) *res = r;
     free(R);
     free(ga);

@@ -28,6 +28,9 @@ typedef struct {
 // are checked, others (index tensors, frozen weights) are only used. Returns
 // LT_OK if every checked gradient agrees within rtol, LT_ERR_STATE (message
 // naming input, element and both values) if not, or the op's own error.
+// On return each checked input's grad holds the analytic gradient of sum(out*R)
+// in a buffer the tensor owns (freed by lt_tensor_free): tests read it, and a
+// caller reusing the tensor in another backward zeroes it first.
 lt_status lt_gradcheck(lt_gradcheck_fn fn, void *ud, int n_in, lt_tensor **in, const lt_gradcheck_opts *opts,
                        lt_gradcheck_result *res);
 

@@ -6,7 +6,7 @@
 
 // Adding an op means changing this number together with ops.def, the CPU
 // kernels and the tests: the compiler stops a half-registered op here.
-static_assert(LT_OP_COUNT == 32, "ops.def changed: update kernels, tests, then this count");
+static_assert(LT_OP_COUNT == 34, "ops.def changed: update kernels, tests, then this count");
 
 static const char *const op_names[LT_OP_COUNT] = {
 #define LT_OP(name) [LT_OP_##name] = #name,

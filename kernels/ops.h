@@ -50,6 +50,11 @@ lt_tensor *lt_cross_entropy(lt_ctx *c, lt_tensor *logits, lt_tensor *target, int
 lt_tensor *lt_layernorm(lt_ctx *c, lt_tensor *x, lt_tensor *w, lt_tensor *b, float eps);
 lt_tensor *lt_rmsnorm(lt_ctx *c, lt_tensor *x, lt_tensor *w, float eps);
 
+// Entropy of softmax(logits) over the last axis: logits [..., N] -> [...],
+// H = logsumexp(s) - sum_j p_j s_j, differentiable (dH/ds_j = -p_j (s_j - sum p s)).
+// Logits at -inf (or -1e9 style masking) contribute p = 0 and nothing to H.
+lt_tensor *lt_softmax_entropy(lt_ctx *c, lt_tensor *logits);
+
 // --- lookup and noise ---
 // ids i32 [...] into table [V, D] -> [..., D]; an id outside [0,V) is an error naming it
 lt_tensor *lt_embedding(lt_ctx *c, lt_tensor *ids, lt_tensor *table);

@@ -10,6 +10,7 @@
 #include "autograd/ctx.h"
 #include "autograd/gradcheck.h"
 #include "kernels/ops.h"
+#include "kernels/attention.h"
 #include "libtrain/params.h"
 #include "libtrain/flags.h"
 #include "libtrain/run.h"
@@ -20,5 +21,8 @@
 #include "layers/mlp.h"
 #include "layers/embed.h"
 #include "layers/norm.h"
+#include "layers/sigma_linear.h"
+#include "layers/entropy_losses.h"
+#include "layers/attn_diagnostics.h"
 
 #endif

@@ -67,10 +67,11 @@ void lt_optim_free(lt_optim *o) {
     free(o->m); free(o->v); free(o->steps); free(o);
 }
 
-static void sgd_update(const lt_sgd_opts *s, float lr, float *p, const float *g, float *buf, int64_t n, int first) {
+static void sgd_update(const lt_sgd_opts *s, float lr, float wd, float *p, const float *g, float *buf, int64_t n,
+                       int first) {
     #pragma omp parallel for if (n > 32768)
     for (int64_t i = 0; i < n; i++) {
-        float d = g[i] + s->weight_decay * p[i];
+        float d = g[i] + wd * p[i];
         if (buf) {
             buf[i] = first ? d : s->momentum * buf[i] + (1.f - s->dampening) * d;
             d = s->nesterov ? d + s->momentum * buf[i] : buf[i];
@@ -79,12 +80,12 @@ static void sgd_update(const lt_sgd_opts *s, float lr, float *p, const float *g,
     }
 }
 
-static void adamw_update(const lt_adamw_opts *a, float lr, int64_t t, float *p, const float *g, float *m, float *v,
-                         int64_t n) {
+static void adamw_update(const lt_adamw_opts *a, float lr, float wd, int64_t t, float *p, const float *g, float *m,
+                         float *v, int64_t n) {
     // Same operation order as torch's single-tensor AdamW (foreach=False).
     float bc1 = 1.f - powf(a->beta1, (float)t), bc2 = 1.f - powf(a->beta2, (float)t);
     float step_size = lr / bc1, bc2_sqrt = sqrtf(bc2);
-    float decay = 1.f - lr * a->weight_decay;
+    float decay = 1.f - lr * wd;
     #pragma omp parallel for if (n > 32768)
     for (int64_t i = 0; i < n; i++) {
         p[i] *= decay;
@@ -102,11 +103,11 @@ lt_status lt_optim_step(lt_optim *o) {
         if (!p->requires_grad || !p->grad) continue;
         o->steps[i]++;
         if (o->kind == LT_OPTIM_SGD)
-            sgd_update(&o->sgd, o->lr, lt_f32(p), p->grad, o->m[i] ? lt_f32(o->m[i]) : NULL, p->numel,
-                       o->steps[i] == 1);
+            sgd_update(&o->sgd, o->lr, p->no_decay ? 0.f : o->sgd.weight_decay, lt_f32(p), p->grad,
+                       o->m[i] ? lt_f32(o->m[i]) : NULL, p->numel, o->steps[i] == 1);
         else
-            adamw_update(&o->adamw, o->lr, o->steps[i], lt_f32(p), p->grad, lt_f32(o->m[i]), lt_f32(o->v[i]),
-                         p->numel);
+            adamw_update(&o->adamw, o->lr, p->no_decay ? 0.f : o->adamw.weight_decay, o->steps[i], lt_f32(p), p->grad,
+                         lt_f32(o->m[i]), lt_f32(o->v[i]), p->numel);
     }
     return LT_OK;
 }

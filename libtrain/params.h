@@ -20,6 +20,8 @@ lt_tensor *lt_param_new(lt_params *ps, const char *name, int ndim, const int *sh
 lt_tensor *lt_params_find(const lt_params *ps, const char *name);
 // Frozen parameters get no gradient buffer and no optimizer work.
 void lt_param_freeze(lt_tensor *p, int frozen);
+// Excludes a parameter from weight decay (biases, norm gains, sigmaReparam's gamma).
+static inline void lt_param_no_decay(lt_tensor *p, int no_decay) { p->no_decay = (unsigned char)(no_decay != 0); }
 void lt_params_zero_grad(lt_params *ps);
 int64_t lt_params_numel(const lt_params *ps, int trainable_only);
 

@@ -25,6 +25,7 @@ typedef struct lt_tensor {
     unsigned char requires_grad;  // gradients flow into this tensor
     unsigned char is_param;       // persistent, owned by an lt_params
     unsigned char owns_data;      // data (and grad) freed by lt_tensor_free
+    unsigned char no_decay;       // parameters: optimizers apply no weight decay (biases, gains)
     struct lt_node *node;         // op that produced it; NULL for leaves
     const char *name;             // parameter name ("fc1.weight"); NULL otherwise
 } lt_tensor;

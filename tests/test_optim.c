@@ -109,3 +109,19 @@ Test(schedule, warmup_then_cosine) {
     cr_assert_neq(lt_schedule_parse("linear", &kind), LT_OK);
     cr_assert(strstr(lt_last_error(), "linear"));
 }
+
+Test(optim, no_decay_parameters_skip_weight_decay) {
+    lt_params ps; lt_params_init(&ps, LT_CPU);
+    lt_tensor *w = lt_param_new(&ps, "w", LT_SHAPE(1));
+    lt_tensor *g = lt_param_new(&ps, "gain", LT_SHAPE(1));
+    lt_param_fill(w, 1.f); lt_param_fill(g, 1.f);
+    lt_param_no_decay(g, 1);
+    w->grad = calloc(1, 4); g->grad = calloc(1, 4);   // zero gradients: only decay moves a weight
+    lt_adamw_opts a = lt_adamw_defaults(0.1f);
+    a.weight_decay = 0.5f;
+    lt_optim *o = lt_optim_adamw(&ps, a);
+    lt_optim_step(o);
+    cr_assert_float_eq(lt_f32(w)[0], 0.95f, 1e-6);   // 1 * (1 - 0.1 * 0.5)
+    cr_assert_eq(lt_f32(g)[0], 1.f);
+    lt_optim_free(o); lt_params_free(&ps);
+}
