@@ -1,6 +1,7 @@
 #include "data/h5.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
@@ -117,6 +118,18 @@ static hid_t fapl_new(void) {
 #endif
     return fapl;
 }
+
+static pthread_mutex_t h5_mutex;
+static pthread_once_t h5_mutex_once = PTHREAD_ONCE_INIT;
+static void h5_mutex_init(void) {
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&h5_mutex, &a);
+    pthread_mutexattr_destroy(&a);
+}
+void lt_h5_lock(void) { pthread_once(&h5_mutex_once, h5_mutex_init); pthread_mutex_lock(&h5_mutex); }
+void lt_h5_unlock(void) { pthread_mutex_unlock(&h5_mutex); }
 
 lt_status lt_h5_open(const char *path, lt_h5 **out) {
     *out = NULL;

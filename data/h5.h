@@ -2,7 +2,9 @@
 // whose message names the file and the dataset/attribute; HDF5's own error
 // stack is never printed (the helpers switch HDF5's automatic error printing
 // off). Not thread-safe: the Debian HDF5 build is serial, so call these from
-// one thread at a time.
+// one thread at a time. Code that may run while another thread uses HDF5 (an
+// open MIL loader reads in the background) holds lt_h5_lock around its calls:
+// the MIL readers and the attention-score writer do.
 //
 // Object paths are relative to the file root ("train/images"); "/" or "" is
 // the root group. Writers create missing intermediate groups.
@@ -94,5 +96,9 @@ int lt_h5_has_attr(lt_h5 *f, const char *obj, const char *name);
 lt_status lt_h5_attr_read_str(lt_h5 *f, const char *obj, const char *name, char *buf, size_t n);
 lt_status lt_h5_attr_read_int(lt_h5 *f, const char *obj, const char *name, int64_t *value);
 lt_status lt_h5_attr_read_f64(lt_h5 *f, const char *obj, const char *name, double *value);
+
+// The process-wide HDF5 lock (recursive: a holder may take it again).
+void lt_h5_lock(void);
+void lt_h5_unlock(void);
 
 #endif

@@ -102,6 +102,7 @@ lt_status lt_checkpoint_save(const char *run_dir, const lt_params *ps, const lt_
     META("epoch", "%" PRId64, st->epoch);
     META("cursor", "%" PRId64, st->cursor);
     META("best_metric", "%.17g", st->best_metric);
+    META("best_tiebreak", "%.17g", st->best_tiebreak);
     META("optimizer", "%s", !o ? "none" : o->kind == LT_OPTIM_SGD ? "sgd" : "adamw");
 #undef META
 
@@ -191,6 +192,8 @@ lt_status lt_checkpoint_load(const char *run_dir, lt_params *ps, lt_optim *o, lt
     st->ctx_rng.offset = (uint64_t)offset;
     const char *best = lt_safetensors_meta(sf, "best_metric");
     st->best_metric = best ? strtod(best, NULL) : 0;
+    const char *tie = lt_safetensors_meta(sf, "best_tiebreak");
+    st->best_tiebreak = tie ? strtod(tie, NULL) : 0;
     if (o) {
         const char *kind = lt_safetensors_meta(sf, "optimizer");
         const char *want = o->kind == LT_OPTIM_SGD ? "sgd" : "adamw";

@@ -19,6 +19,7 @@ typedef struct {
     int64_t epoch;       // data position: epoch and index within it
     int64_t cursor;
     double best_metric;  // recipe-defined (best validation score so far)
+    double best_tiebreak;// recipe-defined second key for ties of best_metric
 } lt_train_state;
 
 // Saves weights and state for st->step under <run_dir>/checkpoints/.

@@ -34,6 +34,13 @@ lt_status lt_mkdirs(const char *path) {
     return LT_OK;
 }
 
+lt_status lt_cache_dir(char *out, size_t n) {
+    const char *env = getenv("LT_DATA_DIR"), *home = getenv("HOME");
+    int k = env && env[0] ? snprintf(out, n, "%s", env) : snprintf(out, n, "%s/.cache/libtrain", home ? home : ".");
+    if (k < 0 || (size_t)k >= n) return lt_error(LT_ERR_ARG, "data cache path too long");
+    return lt_mkdirs(out);
+}
+
 const char *lt_run_path(const lt_run *r, const char *name, char *buf, size_t n) {
     snprintf(buf, n, "%s/%s", r->dir, name);
     return buf;

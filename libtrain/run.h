@@ -43,6 +43,9 @@ void lt_run_progress(lt_run *r, int64_t step);
 lt_status lt_run_check_finite(const lt_run *r, int64_t step, double loss, double grad_norm);
 
 double lt_time_now(void);   // monotonic seconds
+// The data cache folder, created if needed: $LT_DATA_DIR, else ~/.cache/libtrain
+// (built-in datasets are imported or generated there once).
+lt_status lt_cache_dir(char *out, size_t n);
 // mkdir -p; error names the path.
 lt_status lt_mkdirs(const char *path);
 

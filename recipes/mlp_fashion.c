@@ -104,10 +104,7 @@ int main(int argc, char **argv) {
     if (o.data[0]) snprintf(path, sizeof path, "%s", o.data);
     else {
         char cache[900];
-        const char *env = getenv("LT_DATA_DIR"), *home = getenv("HOME");
-        snprintf(cache, sizeof cache, "%s", env ? env : "");
-        if (!env) snprintf(cache, sizeof cache, "%s/.cache/libtrain", home ? home : ".");
-        if (lt_mkdirs(cache) != LT_OK || lt_fashion_mnist_ensure(cache, path, sizeof path) != LT_OK) return fail("data");
+        if (lt_cache_dir(cache, sizeof cache) != LT_OK || lt_fashion_mnist_ensure(cache, path, sizeof path) != LT_OK) return fail("data");
     }
     lt_mnist train, test;
     if (lt_mnist_load(path, "train", &train) != LT_OK || lt_mnist_load(path, "test", &test) != LT_OK) return fail("data");

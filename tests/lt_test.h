@@ -133,4 +133,21 @@ static inline void lt_test_expect_error(int failed, const char *const *parts, in
 #define LT_EXPECT_FAIL(st, ...) \
     lt_test_expect_error((st) != LT_OK, (const char *const[]){__VA_ARGS__}, LT_TEST_N_STR(__VA_ARGS__))
 
+// Runs `./train recipes/<recipe> <args>` (through ctest: LT_SOURCE_DIR and
+// LT_BUILD_DIR set) without a progress bar; output (stdout+stderr) into buf.
+// Returns the exit code.
+#include <sys/wait.h>
+static inline int lt_test_run_recipe(const char *recipe, const char *args, char *buf, size_t n) {
+    const char *src = getenv("LT_SOURCE_DIR");
+    cr_assert(src && getenv("LT_BUILD_DIR"), "run through ctest (LT_SOURCE_DIR, LT_BUILD_DIR unset)");
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "NO_PROGRESS=1 %s/train %s/recipes/%s %s 2>&1", src, src, recipe, args);
+    FILE *p = popen(cmd, "r");
+    cr_assert(p, "popen %s", cmd);
+    size_t k = fread(buf, 1, n - 1, p);
+    buf[k] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
 #endif

@@ -13,18 +13,7 @@
 static char out_buf[1 << 16];
 
 // Runs the recipe with `args`; returns its exit code, output (stdout+stderr) in out_buf.
-static int run_recipe(const char *args) {
-    const char *src = getenv("LT_SOURCE_DIR");
-    cr_assert(src && getenv("LT_BUILD_DIR"), "run through ctest (LT_SOURCE_DIR, LT_BUILD_DIR unset)");
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "NO_PROGRESS=1 %s/train %s/recipes/mlp_fashion.c %s 2>&1", src, src, args);
-    FILE *p = popen(cmd, "r");
-    cr_assert(p);
-    size_t n = fread(out_buf, 1, sizeof out_buf - 1, p);
-    out_buf[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
+static int run_recipe(const char *args) { return lt_test_run_recipe("mlp_fashion.c", args, out_buf, sizeof out_buf); }
 
 static char *tmpdir(void) {
     static char d[64];
