@@ -10,35 +10,20 @@
 #include <zlib.h>
 
 #include "lt_test.h"
+#include "lt_tmpdir.h"
 #include "data/fashion_mnist.h"
 #include "data/h5.h"
 #include "data/idx.h"
 
 // ---- fixtures ----
 
-static char tmp_root[256];
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw) { return remove(p); }
-
 static void tmp_setup(void) {
-    const char *t = getenv("TMPDIR");
-    snprintf(tmp_root, sizeof tmp_root, "%s/lt_mnist_XXXXXX", t && t[0] ? t : "/tmp");
-    cr_assert(mkdtemp(tmp_root), "mkdtemp failed");
+    lt_tmp_setup("lt_mnist");
     unsetenv(LT_FASHION_MNIST_ENV);
 }
-
-static void tmp_teardown(void) {
-    if (tmp_root[0]) nftw(tmp_root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-// Path inside the test's temporary folder (a few rotating buffers).
-static const char *tp(const char *name) {
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/%s", tmp_root, name);
-    return b;
-}
+#define tmp_teardown lt_tmp_teardown
+#define tp lt_tmp_path
+#define tmp_root lt_tmp_root
 
 static int exists(const char *p) {
     struct stat st;

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "lt_test.h"
+#include "lt_tmpdir.h"
 #include "data/fashion_mnist.h"
 #include "data/idx.h"
 #include "data/mil.h"
@@ -18,28 +19,13 @@
 
 // ---- fixtures ----
 
-static char tmp_root[256];
-
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw) { return remove(p); }
-
 static void tmp_setup(void) {
-    const char *t = getenv("TMPDIR");
-    snprintf(tmp_root, sizeof tmp_root, "%s/lt_milfm_XXXXXX", t && t[0] ? t : "/tmp");
-    cr_assert(mkdtemp(tmp_root), "mkdtemp failed");
+    lt_tmp_setup("lt_milfm");
     unsetenv(LT_FASHION_MNIST_ENV);
 }
-
-static void tmp_teardown(void) {
-    if (tmp_root[0]) nftw(tmp_root, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *tp(const char *name) {
-    static char buf[8][512];
-    static int k;
-    char *b = buf[k++ % 8];
-    snprintf(b, 512, "%s/%s", tmp_root, name);
-    return b;
-}
+#define tmp_teardown lt_tmp_teardown
+#define tp lt_tmp_path
+#define tmp_root lt_tmp_root
 
 static double now_s(void) {
     struct timespec t;
