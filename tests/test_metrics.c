@@ -273,3 +273,170 @@ Test(metrics, bad_input_is_named) {
     cr_assert_eq(lt_cls_metrics_compute((int32_t[]){0}, prob, 1, 1, &m, NULL), LT_ERR_ARG);
     cr_assert(strstr(lt_last_error(), "C=1"), "%s", lt_last_error());
 }
+
+// ---- extra checks (hand examples with midranks, argmax ties, brute force at n = 200, API edges) ----
+
+static uint64_t mx_splitmix(uint64_t *x) {
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static double mx_unif(uint64_t *x) { return (double)(mx_splitmix(x) >> 11) * 0x1.0p-53; }
+// Uniform in [0,1] rounded to one decimal: 11 distinct values, many ties.
+static float mx_round1(uint64_t *x) { return (float)(round(mx_unif(x) * 10.0) / 10.0); }
+
+static void mx_close(const char *what, double got, double want) {
+    cr_assert(fabs(got - want) <= 1e-12, "%s: got %.17g, want %.17g", what, got, want);
+}
+
+static void mx_confusion(const int64_t *got, const int64_t *want, int C) {
+    for (int i = 0; i < C * C; i++)
+        cr_assert_eq(got[i], want[i], "confusion[%d][%d] = %lld, want %lld", i / C, i % C, (long long)got[i],
+                     (long long)want[i]);
+}
+
+Test(metrics_extra, ovr_hand_example_with_midranks) {
+    int32_t y[] = {0, 0, 1, 1, 2, 2};
+    float prob[] = {0.7f, 0.2f, 0.1f, 0.3f, 0.4f, 0.3f, 0.2f, 0.5f, 0.3f,
+                    0.4f, 0.3f, 0.3f, 0.1f, 0.3f, 0.6f, 0.3f, 0.3f, 0.4f};
+    // Class 0 pos {0.7, 0.3} | neg {0.2, 0.4, 0.1, 0.3}: 4 + (1 + 1 + 1/2) = 6.5/8.
+    // Class 1 pos {0.5, 0.3} | neg {0.2, 0.4, 0.3, 0.3}: 4 + (1 + 1/2 + 1/2) = 6/8.
+    // Class 2 pos {0.6, 0.4} | neg {0.1, 0.3, 0.3, 0.3}: 8/8.
+    // Predictions 0, 1, 1, 0, 2, 2 -> confusion [1 1 0; 1 1 0; 0 0 2].
+    int64_t want_cm[9] = {1, 1, 0, 1, 1, 0, 0, 0, 2}, cm[9];
+    lt_cls_metrics m;
+    cr_assert_eq(lt_cls_metrics_compute(y, prob, 6, 3, &m, cm), LT_OK, "%s", lt_last_error());
+    mx_confusion(cm, want_cm, 3);
+    mx_close("auc", m.auc, (6.5 / 8 + 6.0 / 8 + 1.0) / 3);
+    mx_close("acc", m.acc, 4.0 / 6);
+    mx_close("bacc", m.bacc, (0.5 + 0.5 + 1.0) / 3);
+    mx_close("f1", m.f1, (0.5 + 0.5 + 1.0) / 3);
+    cr_assert_eq(m.auc_classes, 3);
+}
+
+Test(metrics_extra, absent_class_skipped_in_auc_and_bacc_counted_in_f1) {
+    int32_t y[] = {0, 0, 1, 1, 0, 1};   // class 2 never true, predicted once
+    float prob[] = {
+        0.6f, 0.3f, 0.1f,   // y0 -> 0
+        0.2f, 0.5f, 0.3f,   // y0 -> 1
+        0.1f, 0.8f, 0.1f,   // y1 -> 1
+        0.5f, 0.2f, 0.3f,   // y1 -> 0
+        0.3f, 0.3f, 0.4f,   // y0 -> 2
+        0.4f, 0.4f, 0.2f,   // y1 -> 0 (tie: first wins)
+    };
+    int64_t want_cm[9] = {1, 1, 1, 2, 1, 0, 0, 0, 0}, cm[9];
+    lt_cls_metrics m;
+    cr_assert_eq(lt_cls_metrics_compute(y, prob, 6, 3, &m, cm), LT_OK, "%s", lt_last_error());
+    mx_confusion(cm, want_cm, 3);
+    // Class 0 pos {0.6, 0.2, 0.3} | neg {0.1, 0.5, 0.4}: 3 + 1 + 1 = 5/9.
+    // Class 1 pos {0.8, 0.2, 0.4} | neg {0.3, 0.5, 0.3}: 3 + 0 + 2 = 5/9. Class 2: no positives, skipped.
+    mx_close("auc (mean over the 2 classes with both kinds)", m.auc, 5.0 / 9);
+    cr_assert_eq(m.auc_classes, 2);
+    mx_close("acc", m.acc, 2.0 / 6);
+    // Recalls 1/3 and 1/3 over the 2 classes in y (all-C would give 2/9).
+    mx_close("bacc", m.bacc, 1.0 / 3);
+    // F1: class 0 2/(3+3), class 1 2/(3+2), class 2 0; over all C = 3.
+    mx_close("f1", m.f1, (1.0 / 3 + 2.0 / 5) / 3);
+    mx_close("f1_present (class 2 predicted, so seen)", m.f1_present, (1.0 / 3 + 2.0 / 5) / 3);
+}
+
+Test(metrics_extra, argmax_ties_pick_the_first_class) {
+    int32_t y[] = {2, 2, 0, 1, 0};
+    float prob[] = {
+        0.4f, 0.4f, 0.2f,            // -> 0
+        0.2f, 0.4f, 0.4f,            // -> 1
+        1.f / 3, 1.f / 3, 1.f / 3,   // -> 0 (three-way)
+        0.25f, 0.25f, 0.5f,          // -> 2
+        0.3f, 0.2f, 0.3f,            // -> 0
+    };
+    int64_t want_cm[9] = {2, 0, 0, 0, 0, 1, 1, 1, 0}, cm[9];
+    lt_cls_metrics m;
+    cr_assert_eq(lt_cls_metrics_compute(y, prob, 5, 3, &m, cm), LT_OK, "%s", lt_last_error());
+    mx_confusion(cm, want_cm, 3);
+    mx_close("acc", m.acc, 2.0 / 5);
+
+    // Binary [0.5, 0.5] rows predict class 0.
+    int32_t yb[] = {1, 0};
+    float pb[] = {0.5f, 0.5f, 0.5f, 0.5f};
+    int64_t cb[4], want_cb[4] = {1, 0, 1, 0};
+    cr_assert_eq(lt_cls_metrics_compute(yb, pb, 2, 2, &m, cb), LT_OK, "%s", lt_last_error());
+    mx_confusion(cb, want_cb, 2);
+    mx_close("binary tie auc", m.auc, 0.5);
+    mx_close("binary tie f1", m.f1, (2.0 / 3 + 0) / 2);
+    mx_close("binary tie bacc", m.bacc, 0.5);
+}
+
+Test(metrics_extra, brute_force_n200_several_seeds) {
+    enum { N = 200 };
+    float s[N], prob[2 * N];
+    unsigned char pos[N];
+    int32_t y[N];
+    for (uint64_t seed = 1; seed <= 8; seed++) {
+        uint64_t x = seed * 1000003u;
+        double frac = 0.1 * (double)seed;   // 10% .. 80% positives
+        int64_t np = 0, nn = 0, twice_u = 0;
+        for (int i = 0; i < N; i++) {
+            pos[i] = mx_unif(&x) < frac;
+            y[i] = pos[i];
+            float v = mx_round1(&x);
+            if (pos[i] && v < 1.0f && mx_unif(&x) < 0.3) v = (float)(round((v + 0.1) * 10.0) / 10.0);
+            s[i] = v;
+            prob[2 * i] = 1.0f - v;
+            prob[2 * i + 1] = v;
+            if (pos[i]) np++;
+            else nn++;
+        }
+        for (int i = 0; i < N; i++)
+            for (int j = 0; j < N; j++)
+                if (pos[i] && !pos[j]) twice_u += s[i] > s[j] ? 2 : s[i] == s[j] ? 1 : 0;
+        cr_assert(np && nn);
+        double want = (double)twice_u / (2.0 * (double)np * (double)nn);
+        double got = lt_roc_auc(s, pos, N);
+        cr_assert(fabs(got - want) <= 1e-12, "seed %llu: lt_roc_auc %.17g, pairs %.17g", (unsigned long long)seed, got,
+                  want);
+        lt_cls_metrics m;
+        cr_assert_eq(lt_cls_metrics_compute(y, prob, N, 2, &m, NULL), LT_OK, "%s", lt_last_error());
+        cr_assert(fabs(m.auc - want) <= 1e-12, "seed %llu: metrics auc %.17g, pairs %.17g", (unsigned long long)seed,
+                  m.auc, want);
+    }
+}
+
+Test(metrics_extra, roc_auc_edges) {
+    float s[] = {0.1f, 0.4f, 0.35f, 0.8f};
+    unsigned char p[] = {0, 0, 7, 255};   // any nonzero byte is a positive
+    mx_close("pos bytes 7/255", lt_roc_auc(s, p, 4), 0.75);
+    float s0[4];
+    unsigned char p0[4];
+    memcpy(s0, s, sizeof s);
+    memcpy(p0, p, sizeof p);
+    cr_assert(!memcmp(s, s0, sizeof s) && !memcmp(p, p0, sizeof p), "lt_roc_auc changed its input");
+    cr_assert(isnan(lt_roc_auc(s, p, 0)), "n = 0");
+}
+
+Test(metrics_extra, null_arguments_and_untouched_confusion) {
+    int32_t y[2] = {0, 1};
+    float prob[4] = {0.9f, 0.1f, 0.2f, 0.8f};
+    lt_cls_metrics m;
+    cr_assert_eq(lt_cls_metrics_compute(NULL, prob, 2, 2, &m, NULL), LT_ERR_ARG);
+    cr_assert(strstr(lt_last_error(), "NULL"), "%s", lt_last_error());
+    cr_assert_eq(lt_cls_metrics_compute(y, NULL, 2, 2, &m, NULL), LT_ERR_ARG);
+    cr_assert_eq(lt_cls_metrics_compute(y, prob, 2, 2, NULL, NULL), LT_ERR_ARG);
+    int32_t bad[2] = {0, 2};
+    int64_t cm[4] = {-7, -7, -7, -7};
+    cr_assert_eq(lt_cls_metrics_compute(bad, prob, 2, 2, &m, cm), LT_ERR_ARG);
+    cr_assert(strstr(lt_last_error(), "label 2 of sample 1") && strstr(lt_last_error(), "[0,2)"), "%s", lt_last_error());
+    for (int i = 0; i < 4; i++) cr_assert_eq(cm[i], -7, "confusion written on error");
+}
+
+Test(metrics_extra, rows_need_not_sum_to_one) {
+    int32_t y[] = {0, 0, 1, 1, 2, 2};
+    float prob[] = {0.7f, 0.2f, 0.1f, 0.3f, 0.4f, 0.3f, 0.2f, 0.5f, 0.3f,
+                    0.4f, 0.3f, 0.3f, 0.1f, 0.3f, 0.6f, 0.3f, 0.3f, 0.4f};
+    float big[18];
+    for (int i = 0; i < 18; i++) big[i] = prob[i] * 10.0f;
+    lt_cls_metrics a, b;
+    cr_assert_eq(lt_cls_metrics_compute(y, prob, 6, 3, &a, NULL), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_cls_metrics_compute(y, big, 6, 3, &b, NULL), LT_OK, "%s", lt_last_error());
+    cr_assert(a.auc == b.auc && a.acc == b.acc && a.bacc == b.bacc && a.f1 == b.f1, "scaling changed a metric");
+}

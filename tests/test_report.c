@@ -386,3 +386,368 @@ Test(attn_scores, abort_leaves_no_file, .init = setup, .fini = teardown) {
     cr_assert_neq(lt_attn_scores_open(path, &w), LT_OK);
     cr_assert(strstr(lt_last_error(), "no/such/dir"), "%s", lt_last_error());
 }
+
+// ---- extra checks (exact JSON values, > 16 classes, 3 + 3 seeds by hand, HDF5-level read-back) ----
+
+static char rx_dir[64];
+
+static void rx_setup(void) {
+    strcpy(rx_dir, "/tmp/lt_report_x_XXXXXX");
+    cr_assert(mkdtemp(rx_dir), "mkdtemp");
+}
+
+static void rx_teardown(void) {
+    DIR *d = opendir(rx_dir);
+    struct dirent *e;
+    char p[512];
+    while (d && (e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", rx_dir, e->d_name);
+            unlink(p);
+        }
+    if (d) closedir(d);
+    rmdir(rx_dir);
+}
+
+static int rx_entries(void) {
+    DIR *d = opendir(rx_dir);
+    int k = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) k += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    return k;
+}
+
+static char *rx_slurp(const char *name) {
+    char p[512];
+    snprintf(p, sizeof p, "%s/%s", rx_dir, name);
+    FILE *f = fopen(p, "rb");
+    cr_assert(f, "cannot open %s", p);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = malloc((size_t)n + 1);
+    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
+    s[n] = 0;
+    fclose(f);
+    return s;
+}
+
+static lt_json *rx_parse(const char *name) {
+    char *text = rx_slurp(name), err[256];
+    lt_json *j = lt_json_parse(text, strlen(text), err, sizeof err);
+    cr_assert(j, "%s does not parse: %s\n%s", name, err, text);
+    free(text);
+    return j;
+}
+
+// Number at obj.key (key may be "a.b.c"); fails unless present and numeric.
+static double rx_num(const lt_json *obj, const char *path) {
+    char buf[128], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", path);
+    const lt_json *j = obj;
+    for (char *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save)) j = lt_json_get(j, k);
+    double v;
+    cr_assert(lt_json_as_double(j, &v), "'%s' missing or not a number", path);
+    return v;
+}
+
+static const lt_json *rx_get(const lt_json *obj, const char *path) {
+    char buf[128], *save = NULL;
+    snprintf(buf, sizeof buf, "%s", path);
+    const lt_json *j = obj;
+    for (char *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save)) j = lt_json_get(j, k);
+    return j;
+}
+
+static lt_report rx_report(const int64_t *cm) {
+    lt_report r = {0};
+    r.title = "ABMIL fashion";
+    r.data = "data/mil.h5";
+    r.seed = 42;
+    r.lambda = 0.25f;
+    r.best_epoch = 7;
+    r.epochs = 20;
+    r.n_classes = 3;
+    r.n_train = 100; r.n_val = 20; r.n_test = 30;
+    r.val = (lt_cls_metrics){.auc = 0.875, .acc = 0.8, .bacc = 0.75, .f1 = 0.7, .f1_present = 0.7, .n = 20,
+                             .n_classes = 3, .auc_classes = 3};
+    r.test = (lt_cls_metrics){.auc = 0.854166666666, .acc = 2.0 / 3, .bacc = 0.55557, .f1 = 0.123456789,
+                              .f1_present = 0.123456789, .n = 30, .n_classes = 3, .auc_classes = 3};
+    r.confusion = cm;
+    r.class_names[0] = "normal";
+    r.class_names[1] = "tumor";
+    r.class_names[2] = "other";
+    return r;
+}
+
+Test(report_extra, json_values_exact_and_md_rows, .init = rx_setup, .fini = rx_teardown) {
+    int64_t cm[9] = {10, 1, 0, 2, 8, 1, 0, 3, 5};
+    lt_report r = rx_report(cm);
+    cr_assert_eq(lt_report_write(rx_dir, &r), LT_OK, "%s", lt_last_error());
+    lt_json *j = rx_parse("report.json");
+    cr_assert_str_eq(lt_json_as_string(lt_json_get(j, "title")), "ABMIL fashion");
+    cr_assert_eq(rx_num(j, "seed"), 42);
+    cr_assert_eq(rx_num(j, "lambda"), 0.25);
+    cr_assert_eq(rx_num(j, "best_epoch"), 7);
+    cr_assert_eq(rx_num(j, "val.auc"), 0.875);
+    cr_assert_eq(rx_num(j, "test.auc"), 0.854166666666, "numbers round-trip exactly");
+    cr_assert_eq(rx_num(j, "test.acc"), 2.0 / 3);
+    cr_assert_eq(rx_num(j, "test.bacc"), 0.55557);
+    cr_assert_eq(rx_num(j, "test.f1"), 0.123456789);
+    cr_assert_eq(rx_num(j, "test.n"), 30);
+    cr_assert_eq(rx_num(j, "test.auc_classes"), 3);
+    const lt_json *cls = lt_json_get(j, "classes"), *tc = lt_json_get(j, "test_confusion");
+    cr_assert_eq(lt_json_len(cls), 3);
+    cr_assert_str_eq(lt_json_as_string(lt_json_at(cls, 2)), "other");
+    cr_assert_eq(lt_json_len(tc), 3);
+    for (int i = 0; i < 9; i++) {
+        int64_t v;
+        cr_assert(lt_json_as_int(lt_json_at(lt_json_at(tc, i / 3), i % 3), &v));
+        cr_assert_eq(v, cm[i], "confusion[%d][%d]", i / 3, i % 3);
+    }
+    cr_assert_eq(lt_json_len(lt_json_get(j, "notes")), 0, "nothing undefined, f1 == f1_present: no notes");
+    lt_json_free(j);
+    char *md = rx_slurp("report.md");
+    cr_assert(strstr(md, "| split | bags | AUC | accuracy | balanced acc. | macro F1 |\n"), "%s", md);
+    cr_assert(strstr(md, "| val (best epoch) | 20 | 0.8750 | 0.8000 | 0.7500 | 0.7000 |\n"), "%s", md);
+    cr_assert(strstr(md, "| test | 30 | 0.8542 | 0.6667 | 0.5556 | 0.1235 |\n"), "%s", md);
+    cr_assert(strstr(md, "| tumor | 2 | 8 | 1 |"), "%s", md);
+    free(md);
+    cr_assert_eq(rx_entries(), 2, "temporaries left behind");
+}
+
+Test(report_extra, non_finite_metrics_are_null_with_notes, .init = rx_setup, .fini = rx_teardown) {
+    lt_report r = rx_report(NULL);
+    r.test.auc = NAN;
+    r.test.f1 = INFINITY;
+    cr_assert_eq(lt_report_write(rx_dir, &r), LT_OK, "%s", lt_last_error());
+    lt_json *j = rx_parse("report.json");   // the strict parser would reject a bare nan/inf
+    cr_assert(lt_json_is_null(rx_get(j, "test.auc")), "NaN auc must be null");
+    cr_assert(lt_json_is_null(rx_get(j, "test.f1")), "inf f1 must be null");
+    cr_assert_eq(rx_num(j, "val.auc"), 0.875);
+    cr_assert_null(lt_json_get(j, "test_confusion"));
+    const lt_json *notes = lt_json_get(j, "notes");
+    int undefined = 0;
+    for (size_t i = 0; i < lt_json_len(notes); i++) undefined |= !!strstr(lt_json_as_string(lt_json_at(notes, i)), "test AUC undefined");
+    cr_assert(undefined, "a note must say why the test AUC is missing");
+    lt_json_free(j);
+    char *md = rx_slurp("report.md");
+    cr_assert(strstr(md, "| test | 30 | n/a | 0.6667 | 0.5556 | n/a |\n"), "%s", md);
+    cr_assert_null(strstr(md, "nan"), "%s", md);
+    cr_assert_null(strstr(md, "inf |"), "%s", md);
+    free(md);
+}
+
+Test(report_extra, more_than_16_classes_shown_by_index, .init = rx_setup, .fini = rx_teardown) {
+    enum { C = 18 };
+    int64_t cm[C * C];
+    for (int i = 0; i < C * C; i++) cm[i] = i;
+    lt_report r = rx_report(cm);
+    r.n_classes = C;
+    cr_assert_eq(lt_report_write(rx_dir, &r), LT_OK, "%s", lt_last_error());
+    lt_json *j = rx_parse("report.json");
+    const lt_json *cls = lt_json_get(j, "classes"), *tc = lt_json_get(j, "test_confusion");
+    cr_assert_eq(lt_json_len(cls), C);
+    cr_assert_str_eq(lt_json_as_string(lt_json_at(cls, 1)), "tumor");
+    cr_assert_str_eq(lt_json_as_string(lt_json_at(cls, 3)), "3", "a NULL name shows the index");
+    cr_assert_str_eq(lt_json_as_string(lt_json_at(cls, 17)), "17");
+    cr_assert_eq(lt_json_len(tc), C);
+    int64_t v;
+    cr_assert(lt_json_as_int(lt_json_at(lt_json_at(tc, 17), 16), &v) && v == 17 * C + 16);
+    lt_json_free(j);
+    char *md = rx_slurp("report.md");
+    cr_assert(strstr(md, " 16 | 17 |\n|---|"), "confusion header by index:\n%s", md);
+    free(md);
+}
+
+// Test metrics per run; lambdas interleaved 0, 0.1, 0, 0.1, 0, 0.1.
+static const float rx_lam[6] = {0.0f, 0.1f, 0.0f, 0.1f, 0.0f, 0.1f};
+static const double rx_auc[6] = {0.80, 0.90, 0.85, 0.95, 0.90, 0.70};
+static const double rx_acc[6] = {0.70, 0.60, 0.75, 0.70, 0.80, 0.90};
+static const double rx_bacc[6] = {0.60, 0.50, 0.60, 0.55, 0.60, 0.65};
+static const double rx_f1[6] = {0.50, 0.40, 0.70, 0.40, 0.90, 0.40};
+
+static void rx_rows(lt_seed_row *rows) {
+    for (int i = 0; i < 6; i++) {
+        rows[i] = (lt_seed_row){.lambda = rx_lam[i], .seed = (uint64_t)(i / 2 + 1), .best_epoch = 3 + i};
+        rows[i].val = (lt_cls_metrics){.auc = 0.5 + 0.01 * i, .acc = 0.5, .bacc = 0.5, .f1 = 0.5, .f1_present = 0.5,
+                                       .n = 10, .n_classes = 2, .auc_classes = 1};
+        rows[i].test = (lt_cls_metrics){.auc = rx_auc[i], .acc = rx_acc[i], .bacc = rx_bacc[i], .f1 = rx_f1[i],
+                                        .f1_present = rx_f1[i], .n = 40, .n_classes = 2, .auc_classes = 1};
+    }
+}
+
+// Two-pass mean and sample std over the runs with lambda l.
+static void rx_ref(const double *v, float l, double *mean, double *sd) {
+    double s = 0, ss = 0;
+    int k = 0;
+    for (int i = 0; i < 6; i++) if (rx_lam[i] == l) { s += v[i]; k++; }
+    *mean = s / k;
+    for (int i = 0; i < 6; i++) if (rx_lam[i] == l) ss += (v[i] - *mean) * (v[i] - *mean);
+    *sd = sqrt(ss / (k - 1));
+}
+
+Test(report_extra, seeds_three_per_lambda_hand_values, .init = rx_setup, .fini = rx_teardown) {
+    lt_seed_row rows[6];
+    rx_rows(rows);
+    cr_assert_eq(lt_report_seeds_write(rx_dir, "sweep", 6, rows), LT_OK, "%s", lt_last_error());
+    lt_json *j = rx_parse("seeds.json");
+    cr_assert_eq(lt_json_len(lt_json_get(j, "runs")), 6);
+    cr_assert_eq(rx_num(lt_json_at(lt_json_get(j, "runs"), 5), "test.auc"), 0.70);
+    const lt_json *sum = lt_json_get(j, "summary");
+    cr_assert_eq(lt_json_len(sum), 2, "two lambda groups");
+    const lt_json *g0 = lt_json_at(sum, 0), *g1 = lt_json_at(sum, 1);
+    cr_assert_eq(rx_num(g0, "lambda"), 0.0);
+    cr_assert_eq((float)rx_num(g1, "lambda"), 0.1f);
+    cr_assert_eq(rx_num(g0, "runs"), 3);
+    cr_assert_eq(rx_num(g1, "runs"), 3);
+    // By hand. lambda 0: AUC 0.80 0.85 0.90 -> 0.85 +- 0.05; acc 0.70 0.75 0.80 -> 0.75 +- 0.05;
+    // bacc 0.6 x3 -> 0.6 +- 0; f1 0.5 0.7 0.9 -> 0.7 +- 0.2.
+    // lambda 0.1: AUC 0.90 0.95 0.70 -> 0.85, deviations .05 .10 -.15, squares sum 0.035,
+    // sample var 0.0175 -> sd 0.1322876 (the population sd would be 0.1080).
+    const double t = 1e-12;
+    cr_assert(fabs(rx_num(g0, "test.auc.mean") - 0.85) < t && fabs(rx_num(g0, "test.auc.std") - 0.05) < t);
+    cr_assert(fabs(rx_num(g0, "test.acc.mean") - 0.75) < t && fabs(rx_num(g0, "test.acc.std") - 0.05) < t);
+    cr_assert(fabs(rx_num(g0, "test.bacc.mean") - 0.6) < t && fabs(rx_num(g0, "test.bacc.std")) < t);
+    cr_assert(fabs(rx_num(g0, "test.f1.mean") - 0.7) < t && fabs(rx_num(g0, "test.f1.std") - 0.2) < t);
+    cr_assert(fabs(rx_num(g1, "test.auc.mean") - 0.85) < t, "%.17g", rx_num(g1, "test.auc.mean"));
+    cr_assert(fabs(rx_num(g1, "test.auc.std") - sqrt(0.0175)) < t, "%.17g", rx_num(g1, "test.auc.std"));
+    cr_assert_eq(rx_num(g1, "test.auc.n"), 3);
+    // val AUC: lambda 0 runs 0.50 0.52 0.54, lambda 0.1 runs 0.51 0.53 0.55: +- 0.02 each.
+    cr_assert(fabs(rx_num(g0, "val.auc.mean") - 0.52) < t && fabs(rx_num(g0, "val.auc.std") - 0.02) < t);
+    cr_assert(fabs(rx_num(g1, "val.auc.mean") - 0.53) < t && fabs(rx_num(g1, "val.auc.std") - 0.02) < t);
+    const double *vals[4] = {rx_auc, rx_acc, rx_bacc, rx_f1};
+    const char *names[4] = {"auc", "acc", "bacc", "f1"};
+    for (int g = 0; g < 2; g++)
+        for (int w = 0; w < 4; w++) {
+            double m, sd;
+            rx_ref(vals[w], g ? 0.1f : 0.0f, &m, &sd);
+            char km[64], ks[64];
+            snprintf(km, sizeof km, "test.%s.mean", names[w]);
+            snprintf(ks, sizeof ks, "test.%s.std", names[w]);
+            const lt_json *grp = g ? g1 : g0;
+            cr_assert(fabs(rx_num(grp, km) - m) < t, "group %d %s %.17g, want %.17g", g, km, rx_num(grp, km), m);
+            cr_assert(fabs(rx_num(grp, ks) - sd) < t, "group %d %s %.17g, want %.17g", g, ks, rx_num(grp, ks), sd);
+        }
+    lt_json_free(j);
+    char *md = rx_slurp("seeds.md");
+    cr_assert(strstr(md, "| 0 | 3 | 0.8500 ± 0.0500 | 0.7500 ± 0.0500 | 0.6000 ± 0.0000 | 0.7000 ± 0.2000 | "
+                         "0.5200 ± 0.0200 |\n"), "%s", md);
+    cr_assert(strstr(md, "| 0.1 | 3 | 0.8500 ± 0.1323 | 0.7333 ± 0.1528 | 0.5667 ± 0.0764 | 0.4000 ± 0.0000 | "
+                         "0.5300 ± 0.0200 |\n"), "%s", md);
+    cr_assert(strstr(md, "| 0 | 3 |") < strstr(md, "| 0.1 | 3 |"), "groups in order of first appearance");
+    free(md);
+}
+
+// ---- attention scores, read back through data/h5.h ----
+
+static void rx_read_slide(lt_h5 *f, const char *id, int heads, int64_t n, const float *attn, const int32_t *coords,
+                          int label, int pred, const char *probs) {
+    char obj[300];
+    lt_h5_info info;
+    cr_assert(lt_h5_has_group(f, id), "group '%s' missing", id);
+    snprintf(obj, sizeof obj, "%s/attention", id);
+    cr_assert_eq(lt_h5_info_get(f, obj, &info), LT_OK, "%s", lt_last_error());
+    cr_assert(info.ndim == 2 && info.dims[0] == heads && info.dims[1] == n, "%s shape %dD [%lld, %lld], want [%d, %lld]",
+              obj, info.ndim, (long long)info.dims[0], (long long)info.dims[1], heads, (long long)n);
+    cr_assert_eq(info.type, LT_H5_F32, "%s stored as %s", obj, lt_h5_type_name(info.type));
+    float *a = malloc(sizeof(float) * (size_t)(heads * n));
+    cr_assert_eq(lt_h5_read_f32(f, obj, a, heads * n), LT_OK, "%s", lt_last_error());
+    cr_assert(!memcmp(a, attn, sizeof(float) * (size_t)(heads * n)), "%s differs", obj);
+    free(a);
+    snprintf(obj, sizeof obj, "%s/coords", id);
+    cr_assert_eq(lt_h5_info_get(f, obj, &info), LT_OK, "%s", lt_last_error());
+    cr_assert(info.ndim == 2 && info.dims[0] == n && info.dims[1] == 2, "%s shape [%lld, %lld]", obj,
+              (long long)info.dims[0], (long long)info.dims[1]);
+    cr_assert_eq(info.type, LT_H5_I32, "%s stored as %s", obj, lt_h5_type_name(info.type));
+    int32_t *c = malloc(sizeof(int32_t) * (size_t)(2 * n));
+    cr_assert_eq(lt_h5_read_i32(f, obj, c, 2 * n), LT_OK, "%s", lt_last_error());
+    for (int64_t i = 0; i < 2 * n; i++)
+        cr_assert_eq(c[i], coords ? coords[i] : 0, "%s[%lld] = %d", obj, (long long)i, c[i]);
+    free(c);
+    int64_t v;
+    cr_assert(lt_h5_attr_read_int(f, id, "label", &v) == LT_OK && v == label, "%s label %lld", id, (long long)v);
+    cr_assert(lt_h5_attr_read_int(f, id, "prediction", &v) == LT_OK && v == pred, "%s prediction %lld", id,
+              (long long)v);
+    char buf[256];
+    cr_assert_eq(lt_h5_attr_read_str(f, id, "probabilities", buf, sizeof buf), LT_OK, "%s", lt_last_error());
+    cr_assert_str_eq(buf, probs, "%s probabilities", id);
+}
+
+// Two slides with `heads` heads: n = 5 with coords, n = 3 without (zeros).
+static void rx_two_slides(int heads) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/attn_h%d.h5", rx_dir, heads);
+    float *a1 = malloc(sizeof(float) * 5 * heads), *a2 = malloc(sizeof(float) * 3 * heads);
+    for (int i = 0; i < 5 * heads; i++) a1[i] = (float)(i + 1) / (float)(5 * heads) - (i % 3 ? 0.f : 1e-7f);
+    for (int i = 0; i < 3 * heads; i++) a2[i] = 1.0f / 3 + (float)i * 1e-3f;
+    int32_t c1[10] = {0, 0, 256, 0, 512, -256, 2147483647, -2147483647 - 1, 7, 9};
+    float p1[3] = {0.2f, 0.5f, 0.3f};    // -> 1
+    float p2[3] = {0.4f, 0.4f, 0.2f};    // tie -> 0
+    lt_attn_scores_writer *w;
+    cr_assert_eq(lt_attn_scores_open(path, &w), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_attn_scores_add(w, "slide-A.svs", 1, p1, 3, heads, 5, a1, c1), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_attn_scores_add(w, "TCGA B 01", 2, p2, 3, heads, 3, a2, NULL), LT_OK, "%s", lt_last_error());
+    cr_assert_neq(access(path, F_OK), 0, "the file exists before commit");
+    cr_assert_eq(lt_attn_scores_commit(w), LT_OK, "%s", lt_last_error());
+    lt_h5 *f;
+    cr_assert_eq(lt_h5_open(path, &f), LT_OK, "%s", lt_last_error());
+    // %.9g of the floats: 0.2f = 0.200000003, 0.3f = 0.300000012, 0.4f = 0.400000006.
+    rx_read_slide(f, "slide-A.svs", heads, 5, a1, c1, 1, 1, "0.200000003,0.5,0.300000012");
+    rx_read_slide(f, "TCGA B 01", heads, 3, a2, NULL, 2, 0, "0.400000006,0.400000006,0.200000003");
+    int64_t v;
+    char fmt[64];
+    cr_assert(lt_h5_attr_read_str(f, "/", "format", fmt, sizeof fmt) == LT_OK);
+    cr_assert_str_eq(fmt, "libtrain-attention-scores");
+    cr_assert(lt_h5_attr_read_int(f, "/", "version", &v) == LT_OK && v == 1);
+    cr_assert(lt_h5_attr_read_int(f, "/", "n_classes", &v) == LT_OK && v == 3, "n_classes %lld", (long long)v);
+    cr_assert(lt_h5_attr_read_int(f, "/", "heads", &v) == LT_OK && v == heads, "heads %lld", (long long)v);
+    cr_assert(lt_h5_attr_read_int(f, "/", "n_slides", &v) == LT_OK && v == 2, "n_slides %lld", (long long)v);
+    lt_h5_close(f);
+    // The library's reader agrees, and the probabilities read back as the exact floats.
+    lt_attn_scores_bag b;
+    cr_assert_eq(lt_attn_scores_read(path, "slide-A.svs", &b), LT_OK, "%s", lt_last_error());
+    cr_assert(b.prob[0] == p1[0] && b.prob[1] == p1[1] && b.prob[2] == p1[2] && b.heads == heads && b.n == 5);
+    lt_attn_scores_bag_free(&b);
+    free(a1);
+    free(a2);
+}
+
+Test(attn_scores_extra, one_head_two_slides_h5_read_back, .init = rx_setup, .fini = rx_teardown) {
+    rx_two_slides(1);
+    cr_assert_eq(rx_entries(), 1);
+}
+
+Test(attn_scores_extra, eight_heads_two_slides_h5_read_back, .init = rx_setup, .fini = rx_teardown) {
+    rx_two_slides(8);
+    cr_assert_eq(rx_entries(), 1);
+}
+
+Test(attn_scores_extra, bad_ids_and_head_mismatch_name_the_slide, .init = rx_setup, .fini = rx_teardown) {
+    char path[128];
+    snprintf(path, sizeof path, "%s/attn.h5", rx_dir);
+    float a1[2] = {0.4f, 0.6f}, a8[16] = {0}, p[2] = {0.3f, 0.7f};
+    lt_attn_scores_writer *w;
+    cr_assert_eq(lt_attn_scores_open(path, &w), LT_OK, "%s", lt_last_error());
+    LT_EXPECT_FAIL(lt_attn_scores_add(w, "case7/slide1", 1, p, 2, 1, 2, a1, NULL), "'case7/slide1'", "attn.h5");
+    LT_EXPECT_FAIL(lt_attn_scores_add(w, ".", 1, p, 2, 1, 2, a1, NULL), "'.'");
+    char longid[260];
+    memset(longid, 'x', 241);
+    longid[241] = 0;
+    LT_EXPECT_FAIL(lt_attn_scores_add(w, longid, 1, p, 2, 1, 2, a1, NULL), "xxxxxxxx", "240");
+    cr_assert_eq(lt_attn_scores_add(w, "slide1", 1, p, 2, 1, 2, a1, NULL), LT_OK, "%s", lt_last_error());
+    LT_EXPECT_FAIL(lt_attn_scores_add(w, "slide1", 0, p, 2, 1, 2, a1, NULL), "'slide1'", "twice", "attn.h5");
+    LT_EXPECT_FAIL(lt_attn_scores_add(w, "slide8", 0, p, 2, 8, 2, a8, NULL), "'slide8'", "8 heads");
+    // A 240-byte id is still fine.
+    longid[240] = 0;
+    cr_assert_eq(lt_attn_scores_add(w, longid, 0, p, 2, 1, 2, a1, NULL), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_attn_scores_commit(w), LT_OK, "%s", lt_last_error());
+    lt_h5 *f;
+    cr_assert_eq(lt_h5_open(path, &f), LT_OK, "%s", lt_last_error());
+    rx_read_slide(f, "slide1", 1, 2, a1, NULL, 1, 1, "0.300000012,0.699999988");
+    cr_assert(!lt_h5_has_group(f, "case7") && !lt_h5_has_group(f, "slide8"), "a refused slide left a group");
+    int64_t v;
+    cr_assert(lt_h5_attr_read_int(f, "/", "n_slides", &v) == LT_OK && v == 2, "n_slides %lld", (long long)v);
+    lt_h5_close(f);
+}
