@@ -13,7 +13,7 @@ static lt_status grad_ensure(lt_ctx *c, lt_tensor *t) {
         t->grad = lt_device_alloc(t->device, bytes);
         if (!t->grad) return lt_last_status();
     } else {
-        t->grad = lt_arena_alloc(&c->arena, bytes);
+        t->grad = lt_ctx_alloc_on(c, t->device, bytes);
         if (!t->grad) return lt_last_status();
     }
     return lt_device_memset(t->device, t->grad, 0, bytes);

@@ -11,15 +11,18 @@ lt_ctx *lt_ctx_new(lt_device dev, uint64_t seed) {
     if (!c) { lt_error(LT_ERR_OOM, "lt_ctx_new: out of memory"); return NULL; }
     c->device = dev;
     lt_arena_init(&c->arena, (size_t)1 << 24);
+    // The device arena starts empty and takes its first chunk on first use.
+    lt_arena_init_on(&c->dev_arena, dev, 0);
     lt_rng_init(&c->rng, seed);
     c->training = 1;
-    if (getenv("LT_POISON")) c->arena.poison = 1;
+    if (getenv("LT_POISON")) c->arena.poison = c->dev_arena.poison = 1;
     return c;
 }
 
 void lt_ctx_free(lt_ctx *c) {
     if (!c) return;
     lt_arena_free(&c->arena);
+    lt_arena_free(&c->dev_arena);
     free(c->tape);
     free(c);
 }
@@ -27,7 +30,20 @@ void lt_ctx_free(lt_ctx *c) {
 void lt_ctx_reset(lt_ctx *c) {
     c->tape_len = 0;
     lt_arena_reset(&c->arena);
+    lt_arena_reset(&c->dev_arena);
 }
+
+void *lt_ctx_alloc_on(lt_ctx *c, lt_device d, size_t bytes) {
+    if (d == LT_CPU) return lt_arena_alloc(&c->arena, bytes);
+    if (d != c->dev_arena.device) {
+        lt_error(LT_ERR_ARG, "step memory on %s asked of a context on %s", lt_device_name(d),
+                 lt_device_name(c->device));
+        return NULL;
+    }
+    return lt_arena_alloc(&c->dev_arena, bytes);
+}
+
+lt_status lt_ctx_sync(lt_ctx *c) { return lt_device_sync(c->device); }
 
 lt_tensor *lt_tensor_new(lt_ctx *c, lt_dtype dt, int ndim, const int *shape) {
     if (lt_shape_check("lt_tensor_new", ndim, shape) != LT_OK) return NULL;
@@ -39,7 +55,7 @@ lt_tensor *lt_tensor_new(lt_ctx *c, lt_dtype dt, int ndim, const int *shape) {
     t->numel = lt_shape_numel(ndim, shape);
     t->dtype = dt;
     t->device = c->device;
-    t->data = lt_arena_alloc(&c->arena, (size_t)t->numel * lt_dtype_size(dt));
+    t->data = lt_ctx_alloc_on(c, c->device, (size_t)t->numel * lt_dtype_size(dt));
     return t->data ? t : NULL;
 }
 

@@ -8,7 +8,8 @@
 
 typedef struct lt_ctx {
     lt_device device;
-    lt_arena arena;           // activations, activation grads, nodes; reset each step
+    lt_arena arena;           // host: nodes, tensor headers; CPU steps' data and grads; reset each step
+    lt_arena dev_arena;       // CUDA steps' tensor data and activation grads (device memory); reset each step
     lt_node **tape;
     int tape_len, tape_cap;   // capacity persists across resets
     int no_grad;              // depth of open no-grad scopes
@@ -24,6 +25,13 @@ void lt_ctx_reset(lt_ctx *c);
 static inline void lt_no_grad_begin(lt_ctx *c) { c->no_grad++; }
 static inline void lt_no_grad_end(lt_ctx *c) { c->no_grad--; }
 static inline int lt_grad_enabled(const lt_ctx *c) { return c->no_grad == 0; }
+
+// Step memory on device `d` (host arena for LT_CPU, the device arena otherwise),
+// valid until the next lt_ctx_reset. NULL with the error recorded.
+void *lt_ctx_alloc_on(lt_ctx *c, lt_device d, size_t bytes);
+// Waits for the device's queued work and reports an asynchronous failure (a
+// kernel fault) as a status naming it. A no-op on CPU.
+lt_status lt_ctx_sync(lt_ctx *c);
 
 // Arena tensors (inputs of a step). lt_tensor_from copies `src` from the host.
 lt_tensor *lt_tensor_new(lt_ctx *c, lt_dtype dt, int ndim, const int *shape);

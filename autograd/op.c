@@ -83,7 +83,7 @@ static lt_tensor *output_header(lt_node *n, int i, lt_dtype dt, int ndim, const 
 lt_tensor *lt_node_output(lt_node *n, int i, lt_dtype dt, int ndim, const int *shape) {
     lt_tensor *t = output_header(n, i, dt, ndim, shape);
     if (!t) return NULL;
-    t->data = lt_arena_alloc(&n->ctx->arena, (size_t)t->numel * lt_dtype_size(dt));
+    t->data = lt_ctx_alloc_on(n->ctx, t->device, (size_t)t->numel * lt_dtype_size(dt));
     return t->data ? t : NULL;
 }
 
@@ -95,6 +95,11 @@ lt_tensor *lt_node_output_alias(lt_node *n, int i, const lt_tensor *src, int ndi
 }
 
 void *lt_node_save(lt_node *n, size_t bytes) { return lt_arena_alloc(&n->ctx->arena, bytes); }
+
+void *lt_node_save_data(lt_node *n, size_t bytes) {
+    lt_device d = n->n_out ? n->out[0]->device : n->ctx->device;
+    return lt_ctx_alloc_on(n->ctx, d, bytes);
+}
 
 lt_tensor *lt_node_run(lt_node *n) {
     lt_ctx *c = n->ctx;

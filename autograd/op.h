@@ -19,7 +19,7 @@ typedef enum {
 } lt_op;
 
 #define LT_NODE_MAX_OUT 4
-#define LT_NODE_MAX_ATTR 8
+#define LT_NODE_MAX_ATTR 12
 
 struct lt_ctx;
 
@@ -57,7 +57,10 @@ lt_tensor *lt_node_output(lt_node *n, int i, lt_dtype dt, int ndim, const int *s
 // Output that shares its data with input `src` (reshape): no copy in forward.
 lt_tensor *lt_node_output_alias(lt_node *n, int i, const lt_tensor *src, int ndim, const int *shape);
 lt_tensor *lt_node_run(lt_node *n);             // returns out[0], or NULL with the error recorded
-void *lt_node_save(lt_node *n, size_t bytes);   // arena memory living until the ctx reset
+void *lt_node_save(lt_node *n, size_t bytes);   // host arena memory living until the ctx reset
+// Memory on the node's device (its out[0]'s), living until the ctx reset: what a
+// device kernel saves for its backward, or scratch it needs. NULL + error.
+void *lt_node_save_data(lt_node *n, size_t bytes);
 
 // Builder checks that name the op and shapes in their message.
 lt_status lt_expect_dtype(const char *op, const char *arg, const lt_tensor *t, lt_dtype dt);

@@ -8,6 +8,11 @@
 // at the same setting, giving the "sgemm floor": the time the step's big GEMMs
 // alone would take at the rate sgemm reaches on them.
 //   build/bench_mil_step [--n=2000] [--d-feat=1024] [--d-inner=512] [--steps=20] [--threads=2]
+// --device=cuda times the same step on the GPU against PyTorch CUDA eager on the same
+// GPU (--matmul=fp32|tf32|bf16 for both: libtrain's matmul precision, torch's
+// float32_matmul_precision highest|high|medium). The bag and label live on the GPU
+// on both sides; a step's time is wall clock from an idle GPU to its end (synced);
+// forward/backward/optimizer parts are CUDA-event times on libtrain's stream.
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>
@@ -17,11 +22,13 @@
 
 #include "libtrain/lt.h"
 #include "layers/abmil.h"
+#include "bench/cuda_timer.h"
 
 typedef struct {
     int n, f, d, a, c, steps, warmup, threads, child;
     float dropout, lambda;
     const char *python, *src;
+    const char *device, *matmul;   // cpu|cuda; CUDA matmul precision fp32|tf32|bf16
 } opts;
 
 // The step's big GEMMs as libtrain's linear op calls them (row-major C[M,N] =
@@ -197,6 +204,154 @@ static double floor_rate(const opts *o, const run_result *r, double *gemm_flops)
     return fl / t / 1e9;
 }
 
+// ---- --device=cuda ----------------------------------------------------------
+#ifdef LT_HAVE_CUDA
+// Child on the GPU: prints "ours <best ms> <median ms> <fwd> <bwd> <opt>" (parts: best
+// of each, CUDA-event times) and "mem <arena high-water MiB> <device MiB in use>".
+static int child_cuda(const opts *o) {
+    lt_precision prec;
+    if (lt_precision_parse(o->matmul, &prec) != LT_OK || lt_device_check(LT_CUDA) != LT_OK) {
+        fprintf(stderr, "error: %s\n", lt_last_error());
+        return 1;
+    }
+    lt_set_matmul_precision(prec);
+    lt_params ps;
+    lt_params_init(&ps, LT_CUDA);
+    lt_rng rng;
+    lt_rng_init(&rng, 0);
+    lt_abmil m;
+    lt_abmil_cfg cfg = lt_abmil_defaults();
+    cfg.d_feat = o->f; cfg.d_inner = o->d; cfg.d_attn = o->a; cfg.n_classes = o->c; cfg.dropout = o->dropout;
+    if (lt_abmil_init(&m, &ps, &rng, &cfg) != LT_OK) { fprintf(stderr, "error: %s\n", lt_last_error()); return 1; }
+    lt_adamw_opts ao = lt_adamw_defaults(1e-4f);
+    ao.weight_decay = 1e-5f;
+    lt_optim *opt = lt_optim_adamw(&ps, ao);
+    lt_ctx *c = opt ? lt_ctx_new(LT_CUDA, 0) : NULL;
+    if (!c) { fprintf(stderr, "error: %s\n", lt_last_error()); lt_optim_free(opt); lt_params_free(&ps); return 1; }
+    c->training = 1;
+    // The bag and its label on the GPU, as a prefetching loader would hand them over.
+    lt_tensor *x = lt_tensor_alloc(LT_F32, LT_CUDA, LT_SHAPE(o->n, o->f));
+    lt_tensor *y = lt_tensor_alloc(LT_I32, LT_CUDA, LT_SHAPE(1));
+    float *hx = malloc(sizeof(float) * (size_t)o->n * o->f);
+    int32_t label = 1;
+    bench_events ev;
+    int rc = 1;
+    if (!x || !y || !hx || bench_events_init(&ev, 4) != 0) { fprintf(stderr, "error: out of memory\n"); goto done; }
+    lt_rng_fill_normal(&rng, hx, x->numel, 0, 1);
+    if (lt_device_copy(LT_CUDA, x->data, LT_CPU, hx, sizeof(float) * (size_t)x->numel) != LT_OK ||
+        lt_device_copy(LT_CUDA, y->data, LT_CPU, &label, sizeof label) != LT_OK) {
+        fprintf(stderr, "error: %s\n", lt_last_error());
+        goto done_ev;
+    }
+    double *tt = malloc(sizeof(double) * 4 * (size_t)o->steps);
+    if (!tt) { fprintf(stderr, "error: out of memory\n"); goto done_ev; }
+    for (int it = 0; it < o->warmup + o->steps; it++) {
+        lt_status s = lt_ctx_sync(c);
+        double t0 = lt_time_now();
+        bench_event_record(&ev, 0);
+        lt_params_zero_grad(&ps);
+        lt_abmil_out out;
+        if (s == LT_OK) s = lt_abmil_forward(c, &m, x, &out);
+        lt_tensor *loss = s == LT_OK ? lt_add(c, lt_cross_entropy(c, out.logits, y, -100, 0.f),
+                                              lt_abmil_aem_loss(c, &out, o->lambda)) : NULL;
+        bench_event_record(&ev, 1);
+        if (s == LT_OK) s = lt_backward(c, loss);
+        bench_event_record(&ev, 2);
+        if (s == LT_OK) s = lt_optim_step(opt);
+        bench_event_record(&ev, 3);
+        if (s == LT_OK) s = lt_ctx_sync(c);
+        double t3 = lt_time_now();
+        lt_ctx_reset(c);
+        if (s != LT_OK) { fprintf(stderr, "error: %s\n", lt_last_error()); free(tt); goto done_ev; }
+        if (it >= o->warmup) {
+            int k = it - o->warmup;
+            tt[k] = t3 - t0;
+            for (int p = 0; p < 3; p++) tt[(p + 1) * o->steps + k] = bench_event_ms(&ev, p, p + 1) * 1e-3;
+        }
+    }
+    double best[4];
+    for (int k = 0; k < 4; k++) {
+        best[k] = tt[k * o->steps];
+        for (int i = 1; i < o->steps; i++) if (tt[k * o->steps + i] < best[k]) best[k] = tt[k * o->steps + i];
+    }
+    printf("ours %.4f %.4f %.4f %.4f %.4f\n", best[0] * 1e3, median(tt, o->steps) * 1e3, best[1] * 1e3, best[2] * 1e3,
+           best[3] * 1e3);
+    printf("mem %.1f %.1f\n", c->dev_arena.high_water / 1048576.0, lt_device_memory(LT_CUDA).bytes_in_use / 1048576.0);
+    char name[256];
+    printf("gpu %s\n", bench_gpu_name(name, sizeof name));
+    free(tt);
+    rc = 0;
+done_ev:
+    bench_events_free(&ev);
+done:
+    free(hx);
+    lt_tensor_free(x); lt_tensor_free(y);
+    lt_ctx_free(c); lt_optim_free(opt); lt_params_free(&ps);
+    return rc;
+}
+#else
+static int child_cuda(const opts *o) {
+    (void)o;
+    fprintf(stderr, "error: no GPU: libtrain was built without the CUDA backend\n");
+    return 1;
+}
+#endif
+
+// Driver for --device=cuda: libtrain in a child process, then PyTorch CUDA eager.
+static int main_cuda(const opts *o) {
+    if (lt_device_check(LT_CUDA) != LT_OK) {
+        fprintf(stderr, "error: no GPU: %s\n", lt_last_error());
+        return 1;
+    }
+    double fwd_flops, flops = step_flops(o, &fwd_flops);
+    printf("mil step (cuda): bag %d x %d, Linear %d->%d (no bias) + ReLU + dropout %g, gated attention %d, %d classes,\n"
+           "          CE + AEM (lambda %g), AdamW, matmul %s; best and median of %d steps after %d warmup\n"
+           "          (a step: wall clock from an idle GPU to the step's end, synced; parts: CUDA events)\n",
+           o->n, o->f, o->f, o->d, (double)o->dropout, o->a, o->c, (double)o->lambda, o->matmul, o->steps, o->warmup);
+    char cmd[2048], line[512], gpu[512] = "?";
+    snprintf(cmd, sizeof cmd,
+             "/proc/%d/exe --child --device=cuda --matmul=%s --n=%d --d-feat=%d --d-inner=%d --d-attn=%d --classes=%d "
+             "--dropout=%g --lambda=%g --steps=%d --warmup=%d", (int)getpid(), o->matmul, o->n, o->f, o->d, o->a, o->c,
+             (double)o->dropout, (double)o->lambda, o->steps, o->warmup);
+    double ms = -1, med = -1, fwd = -1, bwd = -1, opt = -1, arena = -1, inuse = -1;
+    FILE *p = popen(cmd, "r");
+    while (p && fgets(line, sizeof line, p)) {
+        sscanf(line, "ours %lf %lf %lf %lf %lf", &ms, &med, &fwd, &bwd, &opt);
+        sscanf(line, "mem %lf %lf", &arena, &inuse);
+        if (!strncmp(line, "gpu ", 4)) { snprintf(gpu, sizeof gpu, "%s", line + 4); gpu[strcspn(gpu, "\n")] = 0; }
+    }
+    int ours_ok = (p ? pclose(p) : -1) == 0 && ms > 0;
+    if (!ours_ok) printf("libtrain: %s failed\n", cmd);
+    snprintf(cmd, sizeof cmd,
+             "%s %s/bench/mil_step_torch.py --device=cuda --matmul=%s --n=%d --d-feat=%d --d-inner=%d --d-attn=%d "
+             "--classes=%d --dropout=%g --lam=%g --steps=%d --warmup=%d", o->python, o->src, o->matmul, o->n, o->f, o->d,
+             o->a, o->c, (double)o->dropout, (double)o->lambda, o->steps, o->warmup);
+    double tms = -1, tmed = -1, tpeak = -1;
+    p = popen(cmd, "r");
+    while (p && fgets(line, sizeof line, p)) {
+        sscanf(line, "torch_ms_per_step %lf median %lf", &tms, &tmed);
+        sscanf(line, "torch_peak_mib %lf", &tpeak);
+    }
+    int torch_ok = (p ? pclose(p) : -1) == 0 && tms > 0;
+    if (!torch_ok) printf("pytorch: not run (%s failed; needs python3 with a CUDA torch)\n", cmd);
+    printf("GPU: %s\nFLOPs per step: %.3f G (matmuls, multiply-add = 2; forward %.3f G)\n", gpu, flops / 1e9,
+           fwd_flops / 1e9);
+    printf("\n%-24s %8s %8s %8s %7s %7s %7s %12s\n", "impl", "best ms", "med ms", "GFLOP/s", "fwd ms", "bwd ms", "opt ms",
+           "peak MiB");
+    if (ours_ok)
+        printf("%-24s %8.3f %8.3f %8.1f %7.3f %7.3f %7.3f %12.1f\n", "libtrain cuda", ms, med, flops / ms / 1e6, fwd, bwd,
+               opt, inuse);
+    if (torch_ok)
+        printf("%-24s %8.3f %8.3f %8.1f %7s %7s %7s %12.1f\n", "pytorch cuda eager", tms, tmed, flops / tms / 1e6, "-",
+               "-", "-", tpeak);
+    printf("(peak MiB: libtrain = device memory its allocator holds in use after the steps (parameters, AdamW state,\n"
+           " the bag, the step arena; the arena's high-water mark is %.1f MiB); pytorch = max_memory_allocated)\n", arena);
+    if (ours_ok && torch_ok)
+        printf("speedup (pytorch best %.3f ms / libtrain best %.3f ms): %.2fx; medians: %.2fx\n", tms, ms, tms / ms,
+               tmed / med);
+    return ours_ok ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     opts o;
     lt_flags *f = lt_flags_new("bench_mil_step", "time one gated-ABMIL + AEM training step against PyTorch CPU");
@@ -213,13 +368,17 @@ int main(int argc, char **argv) {
     lt_flag_bool(f, "child", &o.child, 0, "internal: time libtrain at this process's setting");
     lt_flag_str(f, "python", &o.python, "/usr/bin/python3", "python with torch (Debian python3-torch)");
     lt_flag_str(f, "src", &o.src, ".", "repository root (for bench/mil_step_torch.py)");
+    lt_flag_choice(f, "device", &o.device, "cpu", "cpu|cuda", "cuda: the step on the GPU against PyTorch CUDA");
+    lt_flag_choice(f, "matmul", &o.matmul, "fp32", "fp32|tf32|bf16", "with --device=cuda: matmul precision (both)");
     lt_status s = lt_flags_parse(f, argc, argv);
     if (s == LT_HELP) return 0;
     if (s != LT_OK || o.steps < 1 || o.warmup < 0 || o.threads < 1) {
         fprintf(stderr, "error: %s\n", s != LT_OK ? lt_last_error() : "--steps and --threads must be >= 1");
         return 2;
     }
-    if (o.child) { int rc = child(&o); lt_flags_free(f); return rc; }
+    int cuda = !strcmp(o.device, "cuda");
+    if (o.child) { int rc = cuda ? child_cuda(&o) : child(&o); lt_flags_free(f); return rc; }
+    if (cuda) { int rc = main_cuda(&o); lt_flags_free(f); return rc; }
 
     double fwd_flops, flops = step_flops(&o, &fwd_flops), gemm_fl;
     printf("mil step: bag %d x %d, Linear %d->%d (no bias) + ReLU + dropout %g, gated attention %d, %d classes,\n"

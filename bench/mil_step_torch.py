@@ -3,7 +3,11 @@ of N instances (Linear F->D no bias + ReLU + Dropout, gated attention A, C
 classes), loss CE + lambda * sum(softmax(s) * log_softmax(s)) as the AEM code,
 AdamW. The modules are the official ones (AEM architecture/transformer.py).
 Prints 'blas_threads <n>' (-1: not OpenBLAS) and
-'torch_ms_per_step <best ms> median <median ms>'."""
+'torch_ms_per_step <best ms> median <median ms>'.
+--device cuda: the same step in CUDA eager mode, bag and label on the GPU, each step
+synchronized before and after (wall clock); --matmul fp32|tf32|bf16 sets
+float32_matmul_precision highest|high|medium. Also prints 'torch_peak_mib <MiB>'
+(max_memory_allocated)."""
 import argparse
 import ctypes
 import re
@@ -24,7 +28,12 @@ p.add_argument("--lam", type=float, default=0.1)
 p.add_argument("--steps", type=int, default=20)
 p.add_argument("--warmup", type=int, default=3)
 p.add_argument("--threads", type=int, default=1)
+p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+p.add_argument("--matmul", choices=["fp32", "tf32", "bf16"], default="fp32")
 a = p.parse_args()
+cuda = a.device == "cuda"
+if cuda:
+    torch.set_float32_matmul_precision({"fp32": "highest", "tf32": "high", "bf16": "medium"}[a.matmul])
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
 
@@ -55,10 +64,10 @@ class ABMIL(nn.Module):
         return self.fc(z), s
 
 
-model = ABMIL().train()
+model = ABMIL().train().to(a.device)
 opt = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-5)
-x = torch.randn(a.n, a.d_feat)
-y = torch.tensor([1])
+x = torch.randn(a.n, a.d_feat).to(a.device)
+y = torch.tensor([1]).to(a.device)
 
 
 def step():
@@ -73,8 +82,12 @@ for _ in range(a.warmup):
     step()
 times = []
 for _ in range(a.steps):
+    if cuda:
+        torch.cuda.synchronize()
     t = time.perf_counter()
     step()
+    if cuda:
+        torch.cuda.synchronize()
     times.append(time.perf_counter() - t)
 times.sort()
 # torch.set_num_threads sets the intra-op (OpenMP) threads; Debian's torch calls
@@ -88,3 +101,5 @@ for path in sorted(set(re.findall(r"/\S*openblas\S*\.so\S*", open("/proc/self/ma
         pass
 print(f"blas_threads {blas}")
 print(f"torch_ms_per_step {times[0] * 1e3:.4f} median {times[len(times) // 2] * 1e3:.4f}")
+if cuda:
+    print(f"torch_peak_mib {torch.cuda.max_memory_allocated() / 2**20:.1f}")

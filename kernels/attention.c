@@ -5,6 +5,8 @@
 
 #include <math.h>
 
+#include "libtrain/device.h"
+
 
 #define ATTN_DEFAULT_BLOCK 64
 
@@ -121,6 +123,13 @@ lt_status lt_attention(lt_ctx *c, lt_tensor *q, lt_tensor *k, lt_tensor *v, cons
     if (o.key_lens) LT_TRY(check_lens(c, o.key_lens, B, S, &lens));
     if (o.block_mask) LT_TRY(check_mask(c, o.block_mask, q, S, bq, bk, o.causal, lens));
 
+    if (o.precision != LT_PREC_FP32 && o.precision != LT_PREC_BF16)
+        return lt_error(LT_ERR_ARG, "attention: precision must be fp32 or bf16, got %d", o.precision);
+    if (o.impl < LT_ATTN_AUTO || o.impl > LT_ATTN_CUDNN)
+        return lt_error(LT_ERR_ARG, "attention: impl must be auto, ours or cudnn, got %d", o.impl);
+    if (o.impl == LT_ATTN_CUDNN && (o.want_entropy || o.want_block_map || o.block_mask))
+        return lt_error(LT_ERR_UNSUPPORTED, "attention: cuDNN's fused attention cannot give the entropy, the block "
+                                            "map or a block mask; use impl auto or ours");
     lt_tensor *in[5] = {q, k, v};
     int n_in = 3, i_lens = -1, i_mask = -1;
     if (o.key_lens) { i_lens = n_in; in[n_in++] = o.key_lens; }
@@ -135,6 +144,8 @@ lt_status lt_attention(lt_ctx *c, lt_tensor *q, lt_tensor *k, lt_tensor *v, cons
     n->iattr[LT_ATTN_MAPB] = mb;
     n->iattr[LT_ATTN_LENS] = i_lens;
     n->iattr[LT_ATTN_MASK] = i_mask;
+    n->iattr[LT_ATTN_PREC] = o.precision;
+    n->iattr[LT_ATTN_IMPL] = o.impl;
     n->fattr[0] = scale;
     int so[4] = {B, Hq, T, D}, smap[4] = {B, Hq, ceil_div(T, mb), ceil_div(S, mb)};
     int slot = 2;

@@ -16,7 +16,16 @@ typedef struct {
     int want_entropy;       // also output the row entropy H [B,Hq,T], differentiable
     int want_block_map;     // also output the SeerAttention block map (no gradient)
     int map_block;          // block size of the block map, queries and keys alike (default 64)
+    int precision;          // lt_precision: LT_PREC_FP32 (default) or LT_PREC_BF16 = q, k, v, P and dS
+                            // rounded to bf16 for tensor-core products with fp32 accumulation (CUDA;
+                            // the CPU reference always computes in fp32)
+    int impl;               // lt_attn_impl: who computes it on CUDA (ignored on CPU)
 } lt_attn_opts;
+
+// LT_ATTN_AUTO takes cuDNN's fused SDPA when it can do the case (bf16, no
+// entropy, no block map, no block mask, cuDNN present and accepting the
+// shape) and libtrain's own kernel otherwise; the others force one.
+typedef enum { LT_ATTN_AUTO = 0, LT_ATTN_OURS = 1, LT_ATTN_CUDNN = 2 } lt_attn_impl;
 
 typedef struct {
     lt_tensor *o;          // [B,Hq,T,D]
@@ -30,7 +39,11 @@ typedef struct {
 lt_attn_opts lt_attn_defaults(void);
 
 // The node's iattr slots (fattr[0] is the scale); every backend reads these.
-enum { LT_ATTN_CAUSAL, LT_ATTN_BQ, LT_ATTN_BK, LT_ATTN_ENTROPY, LT_ATTN_MAP, LT_ATTN_MAPB, LT_ATTN_LENS, LT_ATTN_MASK };
+// LT_ATTN_LENS / LT_ATTN_MASK hold the input index of key_lens / block_mask (-1: absent).
+// Outputs: out[0] o, out[1] lse, then entropy (if asked), then the block map (if asked).
+enum { LT_ATTN_CAUSAL, LT_ATTN_BQ, LT_ATTN_BK, LT_ATTN_ENTROPY, LT_ATTN_MAP, LT_ATTN_MAPB, LT_ATTN_LENS, LT_ATTN_MASK,
+       LT_ATTN_PREC, LT_ATTN_IMPL,
+       LT_ATTN_RAN /* set by the CUDA forward: which implementation ran, so backward takes the same */ };
 
 
 // q [B,Hq,T,D], k [B,Hkv,S,D], v [B,Hkv,S,D], Hkv dividing Hq (GQA: query head h

@@ -1,5 +1,8 @@
-// Builders for matmul (batched, optional transposes) and linear.
+// Builders for matmul (batched, optional transposes) and linear. Each node
+// records the matmul compute precision current when it is built (CUDA maps it
+// to a cuBLAS compute type; the CPU always computes in fp32 and ignores it).
 #include "kernels/ops.h"
+#include "libtrain/device.h"
 
 #include <limits.h>
 
@@ -46,6 +49,7 @@ lt_tensor *lt_matmul_t(lt_ctx *c, lt_tensor *a, lt_tensor *b, int trans_a, int t
     if (!n) return NULL;
     n->iattr[0] = trans_a;
     n->iattr[1] = trans_b;
+    n->iattr[2] = lt_matmul_precision();   // lt_precision
     if (!lt_node_output(n, 0, LT_F32, a->ndim, shape)) return NULL;
     return lt_node_run(n);
 }
@@ -79,6 +83,7 @@ lt_tensor *lt_linear(lt_ctx *c, lt_tensor *x, lt_tensor *w, lt_tensor *bias) {
     lt_tensor *in[3] = {x, w, bias};
     lt_node *n = lt_node_new(c, LT_OP_linear, bias ? 3 : 2, in);
     if (!n) return NULL;
+    n->iattr[0] = lt_matmul_precision();   // lt_precision
     if (!lt_node_output(n, 0, LT_F32, x->ndim, shape)) return NULL;
     return lt_node_run(n);
 }

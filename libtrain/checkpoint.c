@@ -1,6 +1,7 @@
 #include "libtrain/checkpoint.h"
 #include "libtrain/atomic_file.h"
 #include "libtrain/safetensors.h"
+#include "autograd/ctx.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -82,11 +83,23 @@ lt_status lt_checkpoint_save(const char *run_dir, const lt_params *ps, const lt_
     char p[PATHN];
     for (int i = 0; i < ps->n; i++) {
         // A non-finite weight is never checkpointed: the last good checkpoint must stay the newest.
-        const float *w = lt_f32(ps->t[i]);
-        for (int64_t j = 0; j < ps->t[i]->numel; j++)
-            if (!(w[j] - w[j] == 0))
-                return lt_error(LT_ERR_NONFINITE, "checkpoint at step %" PRId64 ": parameter '%s' holds a non-finite "
-                                                  "value; not saved", st->step, ps->t[i]->name);
+        // Device parameters are checked on a host copy (checkpoints are rare; the copy is the write's anyway).
+        const lt_tensor *t = ps->t[i];
+        float *host = NULL;
+        const float *w = lt_f32(t);
+        if (t->device != LT_CPU) {
+            if (!(host = malloc(sizeof(float) * (size_t)t->numel)))
+                return lt_error(LT_ERR_OOM, "checkpoint: no host memory to check parameter '%s'", t->name);
+            if (lt_tensor_to_host(t, host) != LT_OK) { free(host); return lt_last_status(); }
+            w = host;
+        }
+        int64_t bad = -1;
+        for (int64_t j = 0; j < t->numel && bad < 0; j++)
+            if (!(w[j] - w[j] == 0)) bad = j;
+        free(host);
+        if (bad >= 0)
+            return lt_error(LT_ERR_NONFINITE, "checkpoint at step %" PRId64 ": parameter '%s' holds a non-finite "
+                                              "value; not saved", st->step, t->name);
     }
     char vbuf[META_MAX][48];
     const char *keys[META_MAX], *vals[META_MAX];

@@ -1,4 +1,5 @@
 #include "libtrain/flags.h"
+#include "libtrain/device.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -307,6 +308,8 @@ void lt_flags_common(lt_flags *f, lt_common_flags *cf) {
     lt_flag_float(f, "lr", &cf->lr, cf->lr, "peak learning rate");
     lt_flag_u64(f, "seed", &cf->seed, cf->seed, "seeds initialization, data order and dropout");
     lt_flag_choice(f, "device", &cf->device, dev, "cpu|cuda", "where to train");
+    lt_flag_choice(f, "matmul", &cf->matmul, cf->matmul ? cf->matmul : "fp32", "fp32|tf32|bf16",
+                   "matmul compute on cuda (tf32/bf16: tensor cores, fp32 accumulation); cpu is always fp32");
     lt_flag_str(f, "out", &cf->out, out, "run folder (config, metrics, checkpoints)");
     lt_flag_bool(f, "resume", &cf->resume, cf->resume, "continue the run in --out from its last checkpoint");
     lt_flag_int(f, "threads", &cf->threads, cf->threads, "CPU threads; 0 leaves OpenMP's default");
@@ -402,6 +405,9 @@ static lt_status check_common(const lt_flags *f) {
         return lt_error(LT_ERR_ARG, "%s: --ckpt-every=%d: must be >= 0", f->name, cf->ckpt_every);
     if (!cf->out || !cf->out[0]) return lt_error(LT_ERR_ARG, "%s: --out: must not be empty", f->name);
     LT_TRY(lt_device_parse(cf->device, &cf->dev));
+    lt_precision prec;
+    LT_TRY(lt_precision_parse(cf->matmul, &prec));
+    lt_set_matmul_precision(prec);
     if (cf->threads > 0) { omp_set_num_threads(cf->threads); openblas_set_num_threads(cf->threads); }
     return LT_OK;
 }

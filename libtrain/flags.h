@@ -59,12 +59,13 @@ typedef struct lt_common_flags {
     int threads;         // --threads      CPU threads; 0 = OpenMP's default. Applied by lt_flags_parse.
     int log_every;       // --log-every    steps between metric lines
     int ckpt_every;      // --ckpt-every   steps between checkpoints; 0 = only at the end
+    const char *matmul;  // --matmul       CUDA matmul compute: fp32|tf32|bf16 (NULL: fp32)
     lt_device dev;       // set by lt_flags_parse from --device
 } lt_common_flags;
 
 #define LT_COMMON_FLAGS_INIT \
     {.steps = 1000, .lr = 1e-3f, .seed = 1, .device = NULL, .out = NULL, .resume = 0, .threads = 0, \
-     .log_every = 100, .ckpt_every = 1000, .dev = LT_CPU}
+     .log_every = 100, .ckpt_every = 1000, .matmul = NULL, .dev = LT_CPU}
 
 void lt_flags_common(lt_flags *f, lt_common_flags *cf);
 

@@ -276,3 +276,23 @@ Test(attention, null_inputs_propagate) {
     LT_EXPECT_FAIL(run_opts(c, x, NULL, x, NULL), "attention", "k is NULL");
     lt_ctx_free(c);
 }
+
+Test(attention, precision_and_impl_options) {
+    lt_ctx *c = lt_test_ctx(1);
+    lt_tensor *q = lt_tensor_zeros(c, LT_F32, LT_SHAPE(1, 2, 5, 8));
+    lt_tensor *k = lt_tensor_zeros(c, LT_F32, LT_SHAPE(1, 2, 6, 8));
+    lt_attn_opts o = lt_attn_defaults();
+    o.precision = LT_PREC_TF32;
+    LT_EXPECT_FAIL(run_opts(c, q, k, k, &o), "attention", "precision", "fp32 or bf16");
+    o.precision = LT_PREC_BF16;
+    o.impl = 7;
+    LT_EXPECT_FAIL(run_opts(c, q, k, k, &o), "attention", "impl", "7");
+    o.impl = LT_ATTN_CUDNN;
+    o.want_entropy = 1;
+    LT_EXPECT_FAIL(run_opts(c, q, k, k, &o), "attention", "cuDNN", "entropy");
+    cr_assert_eq(lt_last_status(), LT_ERR_UNSUPPORTED);
+    // On the CPU both options are accepted and the reference computes in fp32.
+    o.want_entropy = 0;
+    cr_assert_eq(run_opts(c, q, k, k, &o), LT_OK, "%s", lt_last_error());
+    lt_ctx_free(c);
+}

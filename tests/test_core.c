@@ -53,3 +53,43 @@ Test(core, cuda_absent_is_a_clear_error) {
     cr_assert_null(c);
     cr_assert(strstr(lt_last_error(), "cuda"), "message: %s", lt_last_error());
 }
+
+Test(core, cuda_backend_declares_every_op) {
+#ifdef LT_HAVE_CUDA
+    // The CUDA table is generated from ops.def, so every op has both kernels.
+    for (int op = 0; op < LT_OP_COUNT; op++)
+        cr_assert(lt_backend_supports(LT_CUDA, (lt_op)op), "cuda lacks %s", lt_op_name((lt_op)op));
+#else
+    cr_assert(!lt_backend_supports(LT_CUDA, LT_OP_add), "a build without CUDA claims a cuda kernel");
+    cr_assert_neq(lt_device_check(LT_CUDA), LT_OK);
+    cr_assert(strstr(lt_last_error(), "without the CUDA backend"), "%s", lt_last_error());
+#endif
+}
+
+Test(core, step_memory_on_another_device_is_refused) {
+    lt_ctx *c = lt_ctx_new(LT_CPU, 1);
+    cr_assert(lt_ctx_alloc_on(c, LT_CPU, 100));
+    cr_assert_null(lt_ctx_alloc_on(c, LT_CUDA, 100));
+    cr_assert(strstr(lt_last_error(), "cuda") && strstr(lt_last_error(), "cpu"), "%s", lt_last_error());
+    cr_assert_eq(lt_ctx_sync(c), LT_OK);   // nothing queued on the CPU
+    lt_ctx_free(c);
+}
+
+Test(core, matmul_precision_names) {
+    lt_precision p;
+    const char *names[] = {"fp32", "tf32", "bf16"};
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(lt_precision_parse(names[i], &p), LT_OK);
+        cr_assert_str_eq(lt_precision_name(p), names[i]);
+    }
+    cr_assert_eq(lt_precision_parse("fp16", &p), LT_ERR_ARG);
+    cr_assert(strstr(lt_last_error(), "'fp16'") && strstr(lt_last_error(), "bf16"), "%s", lt_last_error());
+    lt_set_matmul_precision(LT_PREC_TF32);
+    cr_assert_eq(lt_matmul_precision(), LT_PREC_TF32);
+    lt_set_matmul_precision(LT_PREC_FP32);
+}
+
+Test(core, device_memory_stats_are_zero_on_cpu) {
+    lt_device_mem_stats m = lt_device_memory(LT_CPU);
+    cr_assert(m.bytes_in_use == 0 && m.bytes_cached == 0 && m.n_device_allocs == 0);
+}
