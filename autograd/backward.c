@@ -28,9 +28,13 @@ lt_status lt_backward_from(lt_ctx *c, lt_tensor *out, const float *grad_out) {
     if (out->device == LT_CPU) {
         for (int64_t i = 0; i < out->numel; i++) out->grad[i] += grad_out[i];
     } else {
-        // Device tensors: stage the seed through the arena and add on the device
-        // by copying (the seed is only ever added to a fresh zero gradient here).
-        LT_TRY(lt_device_copy(out->device, out->grad, LT_CPU, grad_out, sizeof(float) * (size_t)out->numel));
+        // Device tensors: stage the seed in step memory on the device, then add it
+        // (the output may already hold a gradient from an earlier backward).
+        size_t bytes = sizeof(float) * (size_t)out->numel;
+        float *seed = lt_ctx_alloc_on(c, out->device, bytes);
+        if (!seed) return lt_last_status();
+        LT_TRY(lt_device_copy(out->device, seed, LT_CPU, grad_out, bytes));
+        LT_TRY(lt_device_add_inplace(out->device, out->grad, seed, out->numel));
     }
     for (int k = c->tape_len - 1; k >= 0; k--) {
         lt_node *n = c->tape[k];

@@ -7,12 +7,17 @@
 
 #define LT_ALIGN 64
 
+// NULL with the error recorded (a device allocation failure names the call and size).
 static lt_arena_chunk *chunk_new(lt_device dev, size_t size) {
     lt_arena_chunk *c = malloc(sizeof *c);
-    if (!c) return NULL;
+    if (!c) { lt_error(LT_ERR_OOM, "arena: cannot allocate a chunk header"); return NULL; }
     size_t bytes = (size + LT_ALIGN - 1) / LT_ALIGN * LT_ALIGN;
     c->base = dev == LT_CPU ? aligned_alloc(LT_ALIGN, bytes) : lt_device_alloc(dev, bytes);
-    if (!c->base) { free(c); return NULL; }
+    if (!c->base) {
+        if (dev == LT_CPU) lt_error(LT_ERR_OOM, "arena: cannot allocate %zu bytes", size);
+        free(c);
+        return NULL;
+    }
     c->size = size; c->used = 0; c->next = NULL;
     return c;
 }
@@ -33,13 +38,14 @@ void *lt_arena_alloc(lt_arena *a, size_t bytes) {
     if (need == 0) need = LT_ALIGN;
     lt_arena_chunk *c = a->head;
     if (!c || c->used + need > c->size) {
-        size_t sz = need > ((size_t)1 << 24) ? need : ((size_t)1 << 24);
+        size_t least = need > ((size_t)1 << 24) ? need : ((size_t)1 << 24);
+        size_t sz = least;
         if (c && c->size * 2 > sz && c->size * 2 >= need) sz = c->size * 2;
         lt_arena_chunk *n = chunk_new(a->device, sz);
-        if (!n) {
-            if (a->device == LT_CPU) lt_error(LT_ERR_OOM, "arena: cannot allocate %zu bytes", sz);
-            return NULL;   // a device allocation failure already names the call and size
-        }
+        // Doubling is a guess about what the step still needs; when memory is
+        // short (a GPU), fall back to what this allocation needs.
+        if (!n && sz > least) n = chunk_new(a->device, least);
+        if (!n) return NULL;
         n->next = c; a->head = n; c = n;
         a->n_chunk_allocs++;
     }

@@ -11,6 +11,7 @@ lt_status lt_cuda_memset(void *p, int byte, size_t bytes);
 lt_status lt_cuda_copy(void *dst, int dst_on_gpu, const void *src, int src_on_gpu, size_t bytes);
 lt_status lt_cuda_check(void);
 lt_status lt_cuda_sync(void);
+lt_status lt_cuda_add_inplace(float *dst, const float *src, int64_t n);
 void lt_cuda_mem_stats(size_t *in_use, size_t *cached, long *n_allocs);
 void lt_cuda_release_cache(void);
 #endif
@@ -23,6 +24,11 @@ __attribute__((unused)) static lt_status no_cuda(void) {
 void *lt_device_alloc(lt_device d, size_t bytes) {
     if (d == LT_CUDA) {
 #ifdef LT_HAVE_CUDA
+        static int gpu_ok;   // checked once: the runtime's own message for "no driver" misleads
+        if (!gpu_ok) {
+            if (lt_cuda_check() != LT_OK) return NULL;
+            gpu_ok = 1;
+        }
         return lt_cuda_alloc(bytes);
 #else
         no_cuda();
@@ -68,6 +74,18 @@ lt_status lt_device_check(lt_device d) {
     if (d == LT_CPU) return LT_OK;
 #ifdef LT_HAVE_CUDA
     return lt_cuda_check();
+#else
+    return no_cuda();
+#endif
+}
+
+lt_status lt_device_add_inplace(lt_device d, float *dst, const float *src, int64_t n) {
+    if (d == LT_CPU) {
+        for (int64_t i = 0; i < n; i++) dst[i] += src[i];
+        return LT_OK;
+    }
+#ifdef LT_HAVE_CUDA
+    return lt_cuda_add_inplace(dst, src, n);
 #else
     return no_cuda();
 #endif

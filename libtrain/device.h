@@ -13,6 +13,8 @@ lt_status lt_device_memset(lt_device d, void *p, int byte, size_t bytes);
 lt_status lt_device_copy(lt_device dst_dev, void *dst, lt_device src_dev, const void *src, size_t bytes);
 // Checks a device can be used: LT_CPU always; LT_CUDA needs the backend built and a GPU present.
 lt_status lt_device_check(lt_device d);
+// dst[i] += src[i], both on device d (n floats).
+lt_status lt_device_add_inplace(lt_device d, float *dst, const float *src, int64_t n);
 // Waits for queued device work; an asynchronous failure becomes a status naming it.
 lt_status lt_device_sync(lt_device d);
 // Matmul compute precision on CUDA (cuBLAS compute type); CPU is always fp32.

@@ -848,3 +848,47 @@ Test(attention, small_cases) {
 }
 
 LT_CUDA_TEST_MAIN()
+
+// ---------------------------------------------------------------- bad indices on the device
+// On CUDA, indices live on the device: a bad one cannot fail the call that
+// builds the op without a host copy, so the kernel records it and the next
+// sync returns the error naming it (and the output is visibly NaN).
+Test(device_faults, bad_target_and_index_surface_at_sync) {
+    lt_ctx *c = lt_ctx_new(LT_PARITY_DEVICE, 1);
+    cr_assert(c, "%s", lt_last_error());
+    float logits[4 * 5];
+    for (int i = 0; i < 20; i++) logits[i] = 0.1f * (float)i;
+    lt_tensor *x = lt_tensor_from(c, LT_F32, LT_SHAPE(4, 5), logits);
+    lt_tensor *t = lt_tensor_from(c, LT_I32, LT_SHAPE(4), (int32_t[]){0, 4, 5, 1});
+    lt_tensor *l = lt_cross_entropy(c, x, t, -100, 0.f);
+    if (LT_PARITY_DEVICE == LT_CPU) {
+        cr_assert_null(l);   // the CPU checks targets when the op is built
+    } else {
+        cr_assert(l, "%s", lt_last_error());
+        cr_assert_eq(lt_ctx_sync(c), LT_ERR_ARG);
+        cr_assert(strstr(lt_last_error(), "target[2]") && strstr(lt_last_error(), "5"), "%s", lt_last_error());
+        cr_assert(isnan(lt_tensor_item(l)), "a bad target must make the loss NaN");
+        cr_assert_eq(lt_ctx_sync(c), LT_OK, "the fault must be cleared once reported: %s", lt_last_error());
+    }
+    lt_tensor *idx = lt_tensor_from(c, LT_I32, LT_SHAPE(2), (int32_t[]){1, 9});
+    lt_tensor *y = lt_index_select(c, x, 1, idx);
+    if (LT_PARITY_DEVICE == LT_CPU) {
+        cr_assert_null(y);
+    } else {
+        cr_assert(y, "%s", lt_last_error());
+        cr_assert_eq(lt_ctx_sync(c), LT_ERR_ARG);
+        cr_assert(strstr(lt_last_error(), "index_select") && strstr(lt_last_error(), "9"), "%s", lt_last_error());
+        cr_assert_eq(lt_ctx_sync(c), LT_OK, "%s", lt_last_error());
+    }
+    lt_tensor *ids = lt_tensor_from(c, LT_I32, LT_SHAPE(3), (int32_t[]){2, -1, 3});
+    lt_tensor *e = lt_embedding(c, ids, x);   // x as a [4, 5] table
+    if (LT_PARITY_DEVICE == LT_CPU) {
+        cr_assert_null(e);
+    } else {
+        cr_assert(e, "%s", lt_last_error());
+        cr_assert_eq(lt_ctx_sync(c), LT_ERR_ARG);
+        cr_assert(strstr(lt_last_error(), "embedding") && strstr(lt_last_error(), "-1"), "%s", lt_last_error());
+        cr_assert_eq(lt_ctx_sync(c), LT_OK, "%s", lt_last_error());
+    }
+    lt_ctx_free(c);
+}

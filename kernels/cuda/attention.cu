@@ -17,6 +17,7 @@ extern "C" lt_status lt_cudnn_sdpa_bwd(lt_node *n);
 extern "C" const char *lt_cudnn_sdpa_why_not(void);   // why the last lt_cudnn_sdpa_can said no
 // attention_fwd.cu, attention_bwd.cu, attention_map.cu
 extern "C" lt_status lt_cuda_attn_fwd_launch(const lt_node *n, const AttnGeom *g, const void *qkvb, float *rmax);
+extern "C" lt_status lt_cuda_add_inplace(float *dst, const float *src, int64_t n);   // runtime.cu
 extern "C" lt_status lt_cuda_attn_bwd_launch(lt_node *n, const AttnGeom *g, const void *qkvb);
 extern "C" lt_status lt_cuda_attn_to_bf16(const float *x, void *y, int64_t rows, int D, int DP);
 extern "C" lt_status lt_cuda_attn_map_pool(const float *rmax, const float *L, float *G, int BH, int T, int mb, int nmb);
@@ -107,6 +108,21 @@ static lt_status bwd_ours(lt_node *n) {
         const attn_saved *s = (const attn_saved *)n->saved;
         if (s && s->qkvb) qkvb = s->qkvb;
         else LT_TRY(qkv_bf16(n, &g, &qkvb));
+        // The tensor-core backward adds dQ with atomics while other blocks add dK, dV
+        // with plain stores: when q is also k or v (one tensor passed twice) their
+        // gradients are one buffer, so dQ goes through zeroed scratch first.
+        float *dq = n->in[0]->grad;
+        if (dq && (dq == n->in[1]->grad || dq == n->in[2]->grad)) {
+            size_t bytes = sizeof(float) * (size_t)n->in[0]->numel;
+            float *tmp = (float *)lt_node_save_data(n, bytes);
+            if (!tmp) return lt_last_status();
+            LT_CUDA_CHECK(cudaMemsetAsync(tmp, 0, bytes, lt_cuda_stream()));
+            n->in[0]->grad = tmp;
+            lt_status st = lt_cuda_attn_bwd_launch(n, &g, qkvb);
+            n->in[0]->grad = dq;
+            LT_TRY(st);
+            return lt_cuda_add_inplace(dq, tmp, n->in[0]->numel);
+        }
     }
     return lt_cuda_attn_bwd_launch(n, &g, qkvb);
 }

@@ -83,53 +83,25 @@ __global__ void __launch_bounds__(256) attn_bwd_dq_f32_k(AttnBwdArgs A) {
     int col[NCOL];
     float dq[RM][NCOL];
     float4 sv[RM];
-#pragma unroll
-    for (int j = 0; j < NCOL; j++) col[j] = min(tx + 16 * j, D - 1);
+    attn_f32_cols(col, D);
+    attn_f32_zero(dq);
 #pragma unroll
     for (int i = 0; i < RM; i++) {
         const int r = r0 + ty + 16 * i;
         sv[i] = r < r1 ? A.st[(int64_t)bh * g.T + r] : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll
-        for (int j = 0; j < NCOL; j++) dq[i][j] = 0.0f;
     }
     const int kend = attn_key_end(g, b, r1);
     int parity = 0;
     for (int c0 = 0; c0 < kend; c0 += BC) {
         const int c1 = min(c0 + BC, kend);
-        AttnTile t = attn_scan<256>(g, b, h, 1, r0, r1, c0, c1, sScan, parity);
+        const AttnTile t = attn_f32_kv_tile<BC>(g, b, h, r0, r1, c0, c1, A.K + kvoff, A.dO ? A.V + kvoff : NULL, sK,
+                                                sV, LD, sScan, parity);
         if (!t.any) continue;
-        __syncthreads();   // the previous tile's readers are done with sK, sV, sdS
-        auto live = [&](int c) { return attn_key_live(t, g, c, c1); };
-        attn_load_f32(sK, LD, A.K + kvoff, c0, BC, D, live);
-        if (A.dO) attn_load_f32(sV, LD, A.V + kvoff, c0, BC, D, live);
-        __syncthreads();
-        float s[RM][RN], dp[RM][RN];
-#pragma unroll
-        for (int i = 0; i < RM; i++)
-#pragma unroll
-            for (int j = 0; j < RN; j++) s[i][j] = dp[i][j] = 0.0f;
-#pragma unroll 2
-        for (int d = 0; d < D; d++) {
-            float qv[RM], kv[RN];
-#pragma unroll
-            for (int i = 0; i < RM; i++) qv[i] = sQ[(ty + 16 * i) * LD + d];
-#pragma unroll
-            for (int j = 0; j < RN; j++) kv[j] = sK[(tx + 16 * j) * LD + d];
-#pragma unroll
-            for (int i = 0; i < RM; i++)
-#pragma unroll
-                for (int j = 0; j < RN; j++) s[i][j] = fmaf(qv[i], kv[j], s[i][j]);
-            if (A.dO) {
-#pragma unroll
-                for (int i = 0; i < RM; i++) qv[i] = sdO[(ty + 16 * i) * LD + d];
-#pragma unroll
-                for (int j = 0; j < RN; j++) kv[j] = sV[(tx + 16 * j) * LD + d];
-#pragma unroll
-                for (int i = 0; i < RM; i++)
-#pragma unroll
-                    for (int j = 0; j < RN; j++) dp[i][j] = fmaf(qv[i], kv[j], dp[i][j]);
-            }
-        }
+        float s[RM][RN], dp[RM][RN];   // S and dP = dO V^T (0 without dO)
+        attn_f32_zero(s);
+        attn_f32_zero(dp);
+        attn_f32_abt(s, sQ, sK, LD, D);
+        if (A.dO) attn_f32_abt(dp, sdO, sV, LD, D);
         const bool full = attn_full(g, t, r0, r1, BR, c0, c1, BC);
 #pragma unroll
         for (int i = 0; i < RM; i++)
@@ -142,28 +114,9 @@ __global__ void __launch_bounds__(256) attn_bwd_dq_f32_k(AttnBwdArgs A) {
                     attn_ds(s[i][j] * g.scale - sv[i].x, vis, dp[i][j], sv[i], A.has_gh, p);
             }
         __syncthreads();
-#pragma unroll 4
-        for (int c = 0; c < BC; c++) {
-            float a[RM], kv[NCOL];
-#pragma unroll
-            for (int i = 0; i < RM; i++) a[i] = sdS[(ty + 16 * i) * LDP + c];
-#pragma unroll
-            for (int j = 0; j < NCOL; j++) kv[j] = sK[c * LD + col[j]];
-#pragma unroll
-            for (int i = 0; i < RM; i++)
-#pragma unroll
-                for (int j = 0; j < NCOL; j++) dq[i][j] = fmaf(a[i], kv[j], dq[i][j]);
-        }
+        attn_f32_pv(dq, sdS, LDP, sK, LD, col, BC);
     }
-#pragma unroll
-    for (int i = 0; i < RM; i++) {
-        const int r = r0 + ty + 16 * i;
-        if (r >= r1) continue;
-        float *out = A.dQ + ((int64_t)bh * g.T + r) * D;
-#pragma unroll
-        for (int j = 0; j < NCOL; j++)
-            if (tx + 16 * j < D) out[tx + 16 * j] += g.scale * dq[i][j];
-    }
+    attn_f32_add_rows(A.dQ + (int64_t)bh * g.T * D, dq, g.scale, r0, r1, D);
 }
 
 // ---------------------------------------------------------------- fp32 dK, dV ----
@@ -196,12 +149,9 @@ __global__ void __launch_bounds__(256, 1) attn_bwd_dkv_f32_k(AttnBwdArgs A) {
     }
     int col[NCOL];
     float dk[RM][NCOL], dv[RM][NCOL];
-#pragma unroll
-    for (int j = 0; j < NCOL; j++) col[j] = min(tx + 16 * j, D - 1);
-#pragma unroll
-    for (int i = 0; i < RM; i++)
-#pragma unroll
-        for (int j = 0; j < NCOL; j++) dk[i][j] = dv[i][j] = 0.0f;
+    attn_f32_cols(col, D);
+    attn_f32_zero(dk);
+    attn_f32_zero(dv);
     const int nqt = (g.T + BC - 1) / BC, qt0 = g.causal ? c0 / BC : 0;
     const bool need_dv = A.dV && A.dO;
     for (int h = hk * g.group; h < (hk + 1) * g.group; h++) {
@@ -216,33 +166,11 @@ __global__ void __launch_bounds__(256, 1) attn_bwd_dkv_f32_k(AttnBwdArgs A) {
             attn_load_f32(sQ, LD, A.Q + bh * g.T * D, q0, BC, D, rows_live);
             if (A.dO) attn_load_f32(sdO, LD, A.dO + bh * g.T * D, q0, BC, D, rows_live);
             __syncthreads();
-            float s[RM][RN], dp[RM][RN];
-#pragma unroll
-            for (int i = 0; i < RM; i++)
-#pragma unroll
-                for (int j = 0; j < RN; j++) s[i][j] = dp[i][j] = 0.0f;
-#pragma unroll 2
-            for (int d = 0; d < D; d++) {
-                float kv[RM], qv[RN];
-#pragma unroll
-                for (int i = 0; i < RM; i++) kv[i] = sK[(ty + 16 * i) * LD + d];
-#pragma unroll
-                for (int j = 0; j < RN; j++) qv[j] = sQ[(tx + 16 * j) * LD + d];
-#pragma unroll
-                for (int i = 0; i < RM; i++)
-#pragma unroll
-                    for (int j = 0; j < RN; j++) s[i][j] = fmaf(kv[i], qv[j], s[i][j]);
-                if (A.dO) {
-#pragma unroll
-                    for (int i = 0; i < RM; i++) kv[i] = sV[(ty + 16 * i) * LD + d];
-#pragma unroll
-                    for (int j = 0; j < RN; j++) qv[j] = sdO[(tx + 16 * j) * LD + d];
-#pragma unroll
-                    for (int i = 0; i < RM; i++)
-#pragma unroll
-                        for (int j = 0; j < RN; j++) dp[i][j] = fmaf(kv[i], qv[j], dp[i][j]);
-                }
-            }
+            float s[RM][RN], dp[RM][RN];   // S^T = K Q^T and dP^T = V dO^T (0 without dO)
+            attn_f32_zero(s);
+            attn_f32_zero(dp);
+            attn_f32_abt(s, sK, sQ, LD, D);
+            if (A.dO) attn_f32_abt(dp, sV, sdO, LD, D);
             const bool full = attn_full(g, t, q0, q1, BC, c0, c1p, BR);
 #pragma unroll
             for (int j = 0; j < RN; j++) {
@@ -258,42 +186,14 @@ __global__ void __launch_bounds__(256, 1) attn_bwd_dkv_f32_k(AttnBwdArgs A) {
                 }
             }
             __syncthreads();
-#pragma unroll 2
-            for (int q = 0; q < BC; q++) {   // rows past q1 have P = dS = 0 and zero q, dO
-                float pv[RM], dsv[RM], x[NCOL];
-#pragma unroll
-                for (int i = 0; i < RM; i++) { pv[i] = sP[(ty + 16 * i) * LDP + q]; dsv[i] = sdS[(ty + 16 * i) * LDP + q]; }
-                if (need_dv) {
-#pragma unroll
-                    for (int j = 0; j < NCOL; j++) x[j] = sdO[q * LD + col[j]];
-#pragma unroll
-                    for (int i = 0; i < RM; i++)
-#pragma unroll
-                        for (int j = 0; j < NCOL; j++) dv[i][j] = fmaf(pv[i], x[j], dv[i][j]);
-                }
-                if (A.dK) {
-#pragma unroll
-                    for (int j = 0; j < NCOL; j++) x[j] = sQ[q * LD + col[j]];
-#pragma unroll
-                    for (int i = 0; i < RM; i++)
-#pragma unroll
-                        for (int j = 0; j < NCOL; j++) dk[i][j] = fmaf(dsv[i], x[j], dk[i][j]);
-                }
-            }
+            // over the whole query tile: rows past q1 have P = dS = 0 and zero q, dO
+            if (need_dv) attn_f32_pv(dv, sP, LDP, sdO, LD, col, BC);
+            if (A.dK) attn_f32_pv(dk, sdS, LDP, sQ, LD, col, BC);
         }
     }
-#pragma unroll
-    for (int i = 0; i < RM; i++) {
-        const int c = c0 + ty + 16 * i;
-        if (c >= c1) continue;
-        const int64_t off = ((int64_t)bkh * g.S + c) * D;
-#pragma unroll
-        for (int j = 0; j < NCOL; j++) {
-            if (tx + 16 * j >= D) continue;
-            if (A.dK) A.dK[off + tx + 16 * j] += g.scale * dk[i][j];
-            if (need_dv) A.dV[off + tx + 16 * j] += dv[i][j];
-        }
-    }
+    const int64_t kv = (int64_t)bkh * g.S * D;
+    if (A.dK) attn_f32_add_rows(A.dK + kv, dk, g.scale, c0, c1, D);
+    if (need_dv) attn_f32_add_rows(A.dV + kv, dv, 1.0f, c0, c1, D);
 }
 
 // ---------------------------------------------------------------- bf16 ----
@@ -410,21 +310,28 @@ __global__ void __launch_bounds__(AttnBwdMma<DP, BKEYS>::NT) attn_bwd_mma_k(Attn
                 }
             }
         }
-        // P^T and dS^T in place (base-2 exponent, natural-unit entropy term).
+        // P^T and dS^T in place (base-2 exponent, natural-unit entropy term). One
+        // stats load per query column j (two keys each): fewer live registers
+        // (ptxas spills at DP 128 on sm_90 went from 48 to 16 bytes).
         const bool full = attn_full(g, cur, q0, q1, BQ, c0, c1p, BKEYS);
 #pragma unroll
         for (int nt = 0; nt < 8; nt++)
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int qi = nt * 8 + 2 * tq + (e & 1), c = c0 + kw + gq + (e >> 1) * 8;
+            for (int j = 0; j < 2; j++) {
+                const int qi = nt * 8 + 2 * tq + j;
                 const float4 sv = stb[qi];
-                const bool vis = full || attn_visible(g, cur, b, h, q0 + qi, c, q1, c1p);
-                const float dlt2 = st[nt][e] * sl2 - sv.x * ATTN_LOG2E;
-                const float pr = vis ? exp2f(dlt2) : 0.0f;
-                float ds = pr * (dpt[nt][e] - sv.y);
-                if (A.has_gh) ds -= sv.w * (pr * (dlt2 * ATTN_LN2 + sv.z));
-                st[nt][e] = pr;
-                dpt[nt][e] = vis ? ds : 0.0f;
+                const float lse2 = sv.x * ATTN_LOG2E;
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    const int e = 2 * i + j, c = c0 + kw + gq + 8 * i;
+                    const bool vis = full || attn_visible(g, cur, b, h, q0 + qi, c, q1, c1p);
+                    const float dlt2 = st[nt][e] * sl2 - lse2;
+                    const float pr = vis ? exp2f(dlt2) : 0.0f;
+                    float ds = pr * (dpt[nt][e] - sv.y);
+                    if (A.has_gh) ds -= sv.w * (pr * (dlt2 * ATTN_LN2 + sv.z));
+                    st[nt][e] = pr;
+                    dpt[nt][e] = vis ? ds : 0.0f;
+                }
             }
         // dV += P^T dO, dK += dS^T Q (C fragments reused as A fragments; B by ldmatrix.trans).
 #pragma unroll

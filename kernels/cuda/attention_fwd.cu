@@ -52,43 +52,20 @@ __global__ void __launch_bounds__(256) attn_fwd_f32_k(AttnFwdArgs A) {
     attn_map_init<256>(A, bh, r0, r1);
     attn_load_f32(sQ, LD, A.Q + (int64_t)bh * g.T * D, r0, BR, D, [&](int r) { return r < r1; });
     int col[NCOL];
-#pragma unroll
-    for (int j = 0; j < NCOL; j++) col[j] = min(tx + 16 * j, D - 1);   // columns >= D: clamped reads, never stored
+    attn_f32_cols(col, D);
     float o[RM][NCOL], m[RM], l[RM], a[RM];
+    attn_f32_zero(o);
 #pragma unroll
-    for (int i = 0; i < RM; i++) {
-        m[i] = -INFINITY; l[i] = 0.0f; a[i] = 0.0f;
-#pragma unroll
-        for (int j = 0; j < NCOL; j++) o[i][j] = 0.0f;
-    }
+    for (int i = 0; i < RM; i++) { m[i] = -INFINITY; l[i] = 0.0f; a[i] = 0.0f; }
     const int kend = attn_key_end(g, b, r1);
     int parity = 0;
     for (int c0 = 0; c0 < kend; c0 += BC) {
         const int c1 = min(c0 + BC, kend);
-        AttnTile t = attn_scan<256>(g, b, h, 1, r0, r1, c0, c1, sScan, parity);
+        const AttnTile t = attn_f32_kv_tile<BC>(g, b, h, r0, r1, c0, c1, K, V, sK, sV, LD, sScan, parity);
         if (!t.any) continue;
-        __syncthreads();   // the previous tile's readers are done with sK, sV, sP
-        auto live = [&](int c) { return attn_key_live(t, g, c, c1); };
-        attn_load_f32(sK, LD, K, c0, BC, D, live);
-        attn_load_f32(sV, LD, V, c0, BC, D, live);
-        __syncthreads();
         float s[RM][RN];
-#pragma unroll
-        for (int i = 0; i < RM; i++)
-#pragma unroll
-            for (int j = 0; j < RN; j++) s[i][j] = 0.0f;
-#pragma unroll 4
-        for (int d = 0; d < D; d++) {
-            float qv[RM], kv[RN];
-#pragma unroll
-            for (int i = 0; i < RM; i++) qv[i] = sQ[(ty + 16 * i) * LD + d];
-#pragma unroll
-            for (int j = 0; j < RN; j++) kv[j] = sK[(tx + 16 * j) * LD + d];
-#pragma unroll
-            for (int i = 0; i < RM; i++)
-#pragma unroll
-                for (int j = 0; j < RN; j++) s[i][j] = fmaf(qv[i], kv[j], s[i][j]);
-        }
+        attn_f32_zero(s);
+        attn_f32_abt(s, sQ, sK, LD, D);
         const bool full = attn_full(g, t, r0, r1, BR, c0, c1, BC);
 #pragma unroll
         for (int i = 0; i < RM; i++)
@@ -99,10 +76,7 @@ __global__ void __launch_bounds__(256) attn_fwd_f32_k(AttnFwdArgs A) {
                     s[i][j] = -INFINITY;
             }
         if (A.rmax) {
-#pragma unroll
-            for (int i = 0; i < RM; i++)
-#pragma unroll
-                for (int j = 0; j < RN; j++) sP[(ty + 16 * i) * LDP + tx + 16 * j] = s[i][j];
+            attn_f32_store(sP, LDP, s);
             __syncthreads();
             attn_map_update<256>(sP, LDP, r1 - r0, c0, c1 - c0, A.mb,
                                  A.rmax + ((int64_t)bh * g.T + r0) * A.nmb, A.nmb);
@@ -141,24 +115,9 @@ __global__ void __launch_bounds__(256) attn_fwd_f32_k(AttnFwdArgs A) {
 #pragma unroll
             for (int j = 0; j < NCOL; j++) o[i][j] *= alpha;
         }
-#pragma unroll
-        for (int i = 0; i < RM; i++)
-#pragma unroll
-            for (int j = 0; j < RN; j++) sP[(ty + 16 * i) * LDP + tx + 16 * j] = s[i][j];
+        attn_f32_store(sP, LDP, s);
         __syncthreads();
-        // o += P V over the whole tile width (P = 0 and V zero-filled past c1).
-#pragma unroll 4
-        for (int c = 0; c < BC; c++) {
-            float pv[RM], vv[NCOL];
-#pragma unroll
-            for (int i = 0; i < RM; i++) pv[i] = sP[(ty + 16 * i) * LDP + c];
-#pragma unroll
-            for (int j = 0; j < NCOL; j++) vv[j] = sV[c * LD + col[j]];
-#pragma unroll
-            for (int i = 0; i < RM; i++)
-#pragma unroll
-                for (int j = 0; j < NCOL; j++) o[i][j] = fmaf(pv[i], vv[j], o[i][j]);
-        }
+        attn_f32_pv(o, sP, LDP, sV, LD, col, BC);   // over the whole tile width (P = 0 and V zero-filled past c1)
     }
 #pragma unroll
     for (int i = 0; i < RM; i++) {
@@ -355,12 +314,14 @@ __global__ void __launch_bounds__(128) attn_fwd_mma_k(AttnFwdArgs A) {
     }
 }
 
-// x [rows, D] f32 -> y [rows, DP] bf16, zeros in columns D..DP-1.
-__global__ void attn_to_bf16_k(const float *__restrict__ x, attn_bf16 *__restrict__ y, int64_t rows, int D, int DP) {
-    const int64_t n = rows * DP / 2;
+// x [rows, D] f32 -> y [rows, DP] bf16, zeros in columns D..DP-1. DP is a
+// template constant so the row / column split is a shift, not a 64-bit division.
+template <int DP>
+__global__ void attn_to_bf16_k(const float *__restrict__ x, attn_bf16 *__restrict__ y, int64_t rows, int D) {
+    const int64_t n = rows * (DP / 2);
     LT_GRID_STRIDE(i, n) {
-        int64_t r = i * 2 / DP;
-        int d = (int)(i * 2 % DP);
+        const int64_t r = i / (DP / 2);
+        const int d = (int)(i % (DP / 2)) * 2;
         float lo = d < D ? x[r * D + d] : 0.0f, hi = d + 1 < D ? x[r * D + d + 1] : 0.0f;
         reinterpret_cast<__nv_bfloat162 *>(y)[i] = __floats2bfloat162_rn(lo, hi);
     }
@@ -368,7 +329,11 @@ __global__ void attn_to_bf16_k(const float *__restrict__ x, attn_bf16 *__restric
 
 extern "C" lt_status lt_cuda_attn_to_bf16(const float *x, void *y, int64_t rows, int D, int DP) {
     if (rows == 0) return LT_OK;
-    attn_to_bf16_k<<<lt_cuda_blocks(rows * DP / 2, 256), 256, 0, lt_cuda_stream()>>>(x, (attn_bf16 *)y, rows, D, DP);
+    if (DP != 64 && DP != 128)
+        return lt_error(LT_ERR_UNSUPPORTED, "attention (cuda): bf16 copies pad D to 64 or 128, not %d", DP);
+    const unsigned grid = lt_cuda_blocks(rows * (DP / 2), 256);
+    if (DP == 64) attn_to_bf16_k<64><<<grid, 256, 0, lt_cuda_stream()>>>(x, (attn_bf16 *)y, rows, D);
+    else attn_to_bf16_k<128><<<grid, 256, 0, lt_cuda_stream()>>>(x, (attn_bf16 *)y, rows, D);
     LT_LAUNCH_CHECK("attn_to_bf16");
     return LT_OK;
 }

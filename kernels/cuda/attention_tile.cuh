@@ -1,8 +1,9 @@
 // What the CUDA attention kernels (forward, backward, fp32 and bf16) share:
 // the node's geometry, which (row, key) pairs a tile must hide (causal, key
 // lengths, block mask: decided here and nowhere else), the block-wide scan
-// that classifies a tile against the block mask, the block-map update, and
-// the bf16 tensor-core primitives (cp.async, ldmatrix, mma.sync m16n8k16).
+// that classifies a tile against the block mask, the block-map update, the
+// fp32 kernels' key-tile load and register-tiled products, and the bf16
+// tensor-core primitives (cp.async, ldmatrix, mma.sync m16n8k16).
 //
 // Conventions: a hidden logit is -inf and its probability exactly 0; keys a
 // tile's rows cannot see at all are zero-filled when the tile is loaded, so
@@ -130,7 +131,7 @@ __device__ AttnTile attn_scan(const AttnGeom &g, int b, int h0, int nh, int r0, 
         int64_t rest = e / nkb;
         int rb = rb0 + (int)(rest % nrb), h = h0 + (int)(rest / nrb);
         if (g.mask[(((int64_t)b * g.Hq + h) * g.nbq + rb) * g.nbk + kb]) {
-            int last = (rb + 1) * g.bq < r1 ? (rb + 1) * g.bq - 1 : r1 - 1;   // last row of the block in the scan
+            int last = (int)min((int64_t)(rb + 1) * g.bq, (int64_t)r1) - 1;   // last row of the block in the scan
             atomicMax(&m[kb - kb0], g.causal ? last : INT_MAX);
             m[ATTN_SCAN_KB] = 1;
         } else {
@@ -176,6 +177,105 @@ __device__ __forceinline__ void attn_load_f32(float *s, int ld, const float *src
         bool ok = live(row0 + r);
         const float *p = src + (int64_t)(row0 + r) * D;
         for (int d = lane; d < D; d += 32) s[r * ld + d] = ok ? p[d] : 0.0f;
+    }
+}
+
+// One key tile of a fp32 kernel (256 threads): classifies keys [c0,c1)
+// against rows [r0,r1) of query head h and, unless the mask skips the tile
+// (t.any = 0: nothing loaded, no barrier), loads k (and v, unless V is NULL)
+// rows c0..c0+N-1 into sK, sV [N][ld], zeros for keys no row sees. Barriers
+// before (readers of the previous tile are done) and after (the tile is in).
+template <int N>
+__device__ __forceinline__ AttnTile attn_f32_kv_tile(const AttnGeom &g, int b, int h, int r0, int r1, int c0, int c1,
+                                                     const float *K, const float *V, float *sK, float *sV, int ld,
+                                                     int *sScan, int &parity) {
+    AttnTile t = attn_scan<256>(g, b, h, 1, r0, r1, c0, c1, sScan, parity);
+    if (!t.any) return t;
+    __syncthreads();
+    auto live = [&](int c) { return attn_key_live(t, g, c, c1); };
+    attn_load_f32(sK, ld, K, c0, N, g.D, live);
+    if (V) attn_load_f32(sV, ld, V, c0, N, g.D, live);
+    __syncthreads();
+    return t;
+}
+
+// ---- fp32 register tiles: 256 threads as 16 x 16 (tx = threadIdx.x % 16,
+// ty = threadIdx.x / 16); a thread owns rows ty + 16 i and columns tx + 16 j ----
+
+template <int RM, int RN> __device__ __forceinline__ void attn_f32_zero(float (&acc)[RM][RN]) {
+#pragma unroll
+    for (int i = 0; i < RM; i++)
+#pragma unroll
+        for (int j = 0; j < RN; j++) acc[i][j] = 0.0f;
+}
+
+// acc[i][j] += sum over d < D of a[ty + 16 i][d] b[tx + 16 j][d]: A B^T of two
+// shared tiles [*][ld] (rows of a against rows of b).
+template <int RM, int RN>
+__device__ __forceinline__ void attn_f32_abt(float (&acc)[RM][RN], const float *a, const float *b, int ld, int D) {
+    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+#pragma unroll 4
+    for (int d = 0; d < D; d++) {
+        float av[RM], bv[RN];
+#pragma unroll
+        for (int i = 0; i < RM; i++) av[i] = a[(ty + 16 * i) * ld + d];
+#pragma unroll
+        for (int j = 0; j < RN; j++) bv[j] = b[(tx + 16 * j) * ld + d];
+#pragma unroll
+        for (int i = 0; i < RM; i++)
+#pragma unroll
+            for (int j = 0; j < RN; j++) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+}
+
+// Columns tx + 16 j of a [*][D] tile, clamped to D - 1 for reads (columns >= D are never stored).
+template <int NCOL> __device__ __forceinline__ void attn_f32_cols(int (&col)[NCOL], int D) {
+#pragma unroll
+    for (int j = 0; j < NCOL; j++) col[j] = min((int)(threadIdx.x & 15) + 16 * j, D - 1);
+}
+
+// acc[i][j] += sum over c < n of p[ty + 16 i][c] x[c][col[j]]: P X of shared
+// tiles p [*][ldp] and x [n][ld].
+template <int RM, int NCOL>
+__device__ __forceinline__ void attn_f32_pv(float (&acc)[RM][NCOL], const float *p, int ldp, const float *x, int ld,
+                                            const int (&col)[NCOL], int n) {
+    const int ty = threadIdx.x >> 4;
+#pragma unroll 4
+    for (int c = 0; c < n; c++) {
+        float pv[RM], xv[NCOL];
+#pragma unroll
+        for (int i = 0; i < RM; i++) pv[i] = p[(ty + 16 * i) * ldp + c];
+#pragma unroll
+        for (int j = 0; j < NCOL; j++) xv[j] = x[c * ld + col[j]];
+#pragma unroll
+        for (int i = 0; i < RM; i++)
+#pragma unroll
+            for (int j = 0; j < NCOL; j++) acc[i][j] = fmaf(pv[i], xv[j], acc[i][j]);
+    }
+}
+
+// The thread's part of a shared tile t [16 RM][ld] = acc.
+template <int RM, int RN> __device__ __forceinline__ void attn_f32_store(float *t, int ld, const float (&acc)[RM][RN]) {
+    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+#pragma unroll
+    for (int i = 0; i < RM; i++)
+#pragma unroll
+        for (int j = 0; j < RN; j++) t[(ty + 16 * i) * ld + tx + 16 * j] = acc[i][j];
+}
+
+// out [*, D] (global) rows row0 + ty + 16 i below rlim, columns tx + 16 j below D: += scale acc.
+template <int RM, int NCOL>
+__device__ __forceinline__ void attn_f32_add_rows(float *out, const float (&acc)[RM][NCOL], float scale, int row0,
+                                                  int rlim, int D) {
+    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+#pragma unroll
+    for (int i = 0; i < RM; i++) {
+        const int r = row0 + ty + 16 * i;
+        if (r >= rlim) continue;
+        float *o = out + (int64_t)r * D;
+#pragma unroll
+        for (int j = 0; j < NCOL; j++)
+            if (tx + 16 * j < D) o[tx + 16 * j] += scale * acc[i][j];
     }
 }
 

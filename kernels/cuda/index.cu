@@ -17,7 +17,7 @@ constexpr int kThreads = 256;
 constexpr int64_t kGatherOwnerMaxK = 64;   // gather backward: per-column loops up to this many j
 constexpr uint32_t kNanBits = 0x7fc00000u; // written where an index was out of range
 
-enum { OP_INDEX_SELECT = 1, OP_GATHER = 2 };
+enum { OP_INDEX_SELECT = 1, OP_GATHER = 2, OP_EMBEDDING = 3 };
 
 // The first faulting launch since the last check: its op, axis, size, and the
 // smallest flat idx position (high 32 bits of `key`) with its value (low 32).
@@ -47,7 +47,7 @@ __device__ __forceinline__ void set_nan(uint4 &w) { w = make_uint4(kNanBits, kNa
 template <typename W>
 __global__ void index_select_kernel(W *__restrict__ y, const W *__restrict__ x, const int32_t *__restrict__ idx,
                                     int64_t pre, int64_t D, int64_t K, int64_t postv, unsigned long long launch,
-                                    int axis) {
+                                    int axis, int op) {
     LT_GRID_STRIDE(e, pre * K * postv) {
         int64_t r = e / postv, q = e - r * postv, p = r / K, j = r - p * K;
         int32_t v = idx[j];
@@ -55,7 +55,7 @@ __global__ void index_select_kernel(W *__restrict__ y, const W *__restrict__ x, 
             y[e] = x[(p * D + v) * postv + q];
         } else {
             set_nan(y[e]);
-            if (p == 0 && q == 0) report_fault(launch, OP_INDEX_SELECT, axis, (int)D, j, v);
+            if (p == 0 && q == 0) report_fault(launch, op, axis, (int)D, j, v);
         }
     }
 }
@@ -195,8 +195,25 @@ extern "C" lt_status lt_cuda_index_faults(void) {
     return lt_error(LT_ERR_ARG,
                     "%s: idx value %d at flat position %lld%s is out of range [0,%d) for axis %d "
                     "(found on the device; those output elements are NaN)",
-                    f.op == OP_GATHER ? "gather" : "index_select", value, pos, pos == 0xffffffffll ? " or later" : "",
+                    f.op == OP_GATHER ? "gather" : f.op == OP_EMBEDDING ? "embedding" : "index_select", value, pos,
+                    pos == 0xffffffffll ? " or later" : "",
                     f.size, f.axis);
+}
+
+// y [pre, K, post] = x [pre, D, post] picked by idx [K] along the middle axis;
+// an idx outside [0,D) gives NaN rows and a fault naming op and axis.
+static lt_status launch_select(void *y, const void *x, const int32_t *idx, int64_t pre, int64_t D, int64_t K,
+                               int64_t post, int op, int axis) {
+    unsigned long long launch = ++g_launch;
+    cudaStream_t st = lt_cuda_stream();
+    if (post % 4 == 0 && aligned16(x) && aligned16(y))
+        index_select_kernel<uint4><<<lt_cuda_blocks(pre * K * post / 4, kThreads), kThreads, 0, st>>>(
+            (uint4 *)y, (const uint4 *)x, idx, pre, D, K, post / 4, launch, axis, op);
+    else
+        index_select_kernel<uint32_t><<<lt_cuda_blocks(pre * K * post, kThreads), kThreads, 0, st>>>(
+            (uint32_t *)y, (const uint32_t *)x, idx, pre, D, K, post, launch, axis, op);
+    LT_LAUNCH_CHECK(op == OP_EMBEDDING ? "embedding" : "index_select");
+    return LT_OK;
 }
 
 // x [pre, D, post], idx [K] -> out [pre, K, post]; axis in iattr[0].
@@ -205,16 +222,14 @@ extern "C" lt_status lt_cuda_index_select_fwd(lt_node *n) {
     int axis = (int)n->iattr[0];
     int64_t pre, post, D = x->shape[axis], K = idx->numel;
     split_at(x, axis, &pre, &post);
-    unsigned long long launch = ++g_launch;
-    cudaStream_t st = lt_cuda_stream();
-    if (post % 4 == 0 && aligned16(x->data) && aligned16(y->data))
-        index_select_kernel<uint4><<<lt_cuda_blocks(pre * K * post / 4, kThreads), kThreads, 0, st>>>(
-            (uint4 *)y->data, (const uint4 *)x->data, lt_cuda_i32(idx), pre, D, K, post / 4, launch, axis);
-    else
-        index_select_kernel<uint32_t><<<lt_cuda_blocks(pre * K * post, kThreads), kThreads, 0, st>>>(
-            (uint32_t *)y->data, (const uint32_t *)x->data, lt_cuda_i32(idx), pre, D, K, post, launch, axis);
-    LT_LAUNCH_CHECK("index_select");
-    return LT_OK;
+    return launch_select(y->data, x->data, lt_cuda_i32(idx), pre, D, K, post, OP_INDEX_SELECT, axis);
+}
+
+// Embedding lookup (kernels/cuda/embedding.cu): y [P, d] = rows ids [P] of table [V, d].
+// The ids are checked here, on the device, so building the op needs no host copy.
+extern "C" lt_status lt_cuda_embedding_lookup(float *y, const float *table, const int32_t *ids, int64_t V, int64_t P,
+                                              int64_t d) {
+    return launch_select(y, table, ids, 1, V, P, d, OP_EMBEDDING, 0);
 }
 
 extern "C" lt_status lt_cuda_index_select_bwd(lt_node *n) {

@@ -160,6 +160,11 @@ static uint32_t align_of(const void *p) {
 static lt_status linear_lt(int64_t prec, int rows, int in, int out, const float *x, const float *w, const float *bias,
                            float *y, int *done) {
     *done = 0;
+    // cuBLASLt has no alignment preference for the bias vector to filter
+    // algorithms by, and its epilogue is reported to fault on a bias aligned to
+    // less than 16 bytes: such a bias (never an arena or parameter tensor, both
+    // 64-byte aligned) takes the cuBLAS fallback instead.
+    if (bias && (uintptr_t)bias % 16) return LT_OK;
     cublasComputeType_t ct = CUBLAS_COMPUTE_32F;
     LT_TRY(compute_type("linear", prec, &ct));
     cublasLtHandle_t lt;
@@ -200,8 +205,11 @@ static lt_status linear_lt(int64_t prec, int rows, int in, int out, const float 
     LT_STEP(cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, &al_y, sizeof al_y));
     st = cublasLtMatmulAlgoGetHeuristic(lt, desc, la, lb, lc, lc, pref, 1, &heur, &n_heur);
     if (st != CUBLAS_STATUS_SUCCESS || n_heur < 1) { st = CUBLAS_STATUS_SUCCESS; goto done_; }   // fall back
-    LT_STEP(cublasLtMatmul(lt, desc, &alpha, w, la, x, lb, &beta, y, lc, y, lc, &heur.algo, ws, ws_bytes,
-                           lt_cuda_stream()));
+    st = cublasLtMatmul(lt, desc, &alpha, w, la, x, lb, &beta, y, lc, y, lc, &heur.algo, ws, ws_bytes,
+                        lt_cuda_stream());
+    // NOT_SUPPORTED is decided before anything is launched: fall back as well.
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED) { st = CUBLAS_STATUS_SUCCESS; goto done_; }
+    if (st != CUBLAS_STATUS_SUCCESS) goto done_;
     *done = 1;
 done_:
 #undef LT_STEP
