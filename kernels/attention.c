@@ -1,11 +1,17 @@
 // Builder of the fused attention op: checks shapes, key lengths and the block
 // mask (a query row that would see no key is an error naming it), then makes
 // the node. Inputs q, k, v, then key_lens and block_mask when given.
+//
+// The values of key_lens and the block mask are checked here only when they
+// are on the host. On a device, copying them here would cost a copy and a
+// stream sync per step; the CUDA forward checks them with the same rules in a
+// kernel (kernels/cuda/attention_check.cu) and the next lt_ctx_sync reports a
+// bad one as LT_ERR_ARG with the same message.
 #include "kernels/attention.h"
 
 #include <math.h>
 
-#include "libtrain/device.h"
+#include "libtrain/device.h"   // lt_precision
 
 
 #define ATTN_DEFAULT_BLOCK 64
@@ -45,21 +51,16 @@ static lt_status check_qkv(const lt_tensor *q, const lt_tensor *k, const lt_tens
     return LT_OK;
 }
 
-// Host copy of an i32 tensor (the mask and lengths are small).
-static const int32_t *host_i32(lt_ctx *c, const lt_tensor *t) {
-    if (t->device == LT_CPU) return lt_i32(t);
-    int32_t *h = lt_arena_alloc(&c->arena, sizeof(int32_t) * (size_t)t->numel);
-    if (!h || lt_tensor_to_host(t, h) != LT_OK) return NULL;
-    return h;
-}
-
-static lt_status check_lens(lt_ctx *c, const lt_tensor *lens, int B, int S, const int32_t **host) {
+// lens [B] in 1..S. *host: the values when they are on the host (checked),
+// NULL when they are on a device (checked there when the op runs).
+static lt_status check_lens(const lt_tensor *lens, int B, int S, const int32_t **host) {
     char sl[64];
     LT_TRY(lt_expect_dtype("attention", "key_lens", lens, LT_I32));
     if (lens->ndim != 1 || lens->shape[0] != B)
         return lt_error(LT_ERR_SHAPE, "attention: key_lens %s must be [B] = [%d]", lt_shape_str(lens, sl), B);
-    const int32_t *L = host_i32(c, lens);
-    if (!L) return lt_last_status();
+    *host = NULL;
+    if (lens->device != LT_CPU) return LT_OK;
+    const int32_t *L = lt_i32(lens);
     for (int b = 0; b < B; b++)
         if (L[b] < 1 || L[b] > S)
             return lt_error(LT_ERR_ARG, "attention: key_lens[%d] = %d is outside 1..S = 1..%d", b, (int)L[b], S);
@@ -69,8 +70,10 @@ static lt_status check_lens(lt_ctx *c, const lt_tensor *lens, int B, int S, cons
 
 // Every query row must see a key: in each block row, the first kept key block
 // must start before the key length, and before the row itself when causal.
-static lt_status check_mask(lt_ctx *c, const lt_tensor *m, const lt_tensor *q, int S, int bq, int bk,
-                            int causal, const int32_t *lens) {
+// The values are checked only when the mask (and key_lens, if given: lens)
+// are on the host.
+static lt_status check_mask(const lt_tensor *m, const lt_tensor *q, int S, int bq, int bk, int causal,
+                            const lt_tensor *lens_t, const int32_t *lens) {
     char sm[64], sw[64], sq[64];
     int B = q->shape[0], H = q->shape[1], T = q->shape[2], nbq = ceil_div(T, bq), nbk = ceil_div(S, bk);
     LT_TRY(lt_expect_dtype("attention", "block_mask", m, LT_I32));
@@ -80,8 +83,8 @@ static lt_status check_mask(lt_ctx *c, const lt_tensor *m, const lt_tensor *q, i
                         "attention: block_mask %s must be [B,Hq,ceil(T/block_q),ceil(S/block_k)] = %s for q %s, "
                         "S %d, blocks %dx%d", lt_shape_str(m, sm), lt_shape_str_n(4, want, sw), lt_shape_str(q, sq),
                         S, bq, bk);
-    const int32_t *M = host_i32(c, m);
-    if (!M) return lt_last_status();
+    if (m->device != LT_CPU || (lens_t && !lens)) return LT_OK;
+    const int32_t *M = lt_i32(m);
     for (int b = 0; b < B; b++)
         for (int h = 0; h < H; h++)
             for (int i = 0; i < nbq; i++) {
@@ -120,8 +123,8 @@ lt_status lt_attention(lt_ctx *c, lt_tensor *q, lt_tensor *k, lt_tensor *v, cons
     float scale = o.scale != 0.0f ? o.scale : 1.0f / sqrtf((float)D);
     if (!isfinite(scale)) return lt_error(LT_ERR_ARG, "attention: scale must be finite, got %g", (double)o.scale);
     const int32_t *lens = NULL;
-    if (o.key_lens) LT_TRY(check_lens(c, o.key_lens, B, S, &lens));
-    if (o.block_mask) LT_TRY(check_mask(c, o.block_mask, q, S, bq, bk, o.causal, lens));
+    if (o.key_lens) LT_TRY(check_lens(o.key_lens, B, S, &lens));
+    if (o.block_mask) LT_TRY(check_mask(o.block_mask, q, S, bq, bk, o.causal, o.key_lens, lens));
 
     if (o.precision != LT_PREC_FP32 && o.precision != LT_PREC_BF16)
         return lt_error(LT_ERR_ARG, "attention: precision must be fp32 or bf16, got %d", o.precision);

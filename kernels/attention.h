@@ -48,7 +48,7 @@ enum { LT_ATTN_CAUSAL, LT_ATTN_BQ, LT_ATTN_BK, LT_ATTN_ENTROPY, LT_ATTN_MAP, LT_
 
 // q [B,Hq,T,D], k [B,Hkv,S,D], v [B,Hkv,S,D], Hkv dividing Hq (GQA: query head h
 // uses kv head h / (Hq/Hkv)). A query row with no visible key (all its blocks
-// masked, or causal with padding that hides every key) is an error naming it.
+// masked, or causal with padding that hides every key) is an error naming it (on CUDA, at the next lt_ctx_sync).
 lt_status lt_attention(lt_ctx *c, lt_tensor *q, lt_tensor *k, lt_tensor *v, const lt_attn_opts *opts,
                        lt_attn_out *out);
 

@@ -177,4 +177,62 @@ Test(attention_bf16, cudnn) {
 #endif
 }
 
+// ---------------------------------------------------------------- bad lengths and masks on the device
+// On CUDA, key_lens and the block mask live on the device: the builder cannot
+// check their values without a copy, so the forward checks them in a kernel
+// and the next sync returns the builder's error (once: the sync after is clean).
+// On the CPU (the self-check) the builder refuses the op with that error.
+Test(attention_faults, bad_lens_and_mask_surface_at_sync) {
+    enum { B = 2, H = 2, T = 4, S = 6, D = 8 };
+    lt_ctx *c = lt_ctx_new(LT_PARITY_DEVICE, 1);
+    cr_assert(c, "%s", lt_last_error());
+    float qv[B * H * T * D], kv[B * H * S * D];
+    for (int i = 0; i < B * H * T * D; i++) qv[i] = 0.01f * (float)(i % 17) - 0.08f;
+    for (int i = 0; i < B * H * S * D; i++) kv[i] = 0.02f * (float)(i % 13) - 0.1f;
+    lt_tensor *q = lt_tensor_from(c, LT_F32, LT_SHAPE(B, H, T, D), qv);
+    lt_tensor *k = lt_tensor_from(c, LT_F32, LT_SHAPE(B, H, S, D), kv);
+    lt_tensor *v = lt_tensor_from(c, LT_F32, LT_SHAPE(B, H, S, D), kv);
+    cr_assert(q && k && v, "%s", lt_last_error());
+    lt_attn_out r;
+
+    // key_lens[1] = 0 is outside 1..S
+    lt_attn_opts o = lt_attn_defaults();
+    o.key_lens = lt_tensor_from(c, LT_I32, LT_SHAPE(B), (int32_t[]){3, 0});
+    cr_assert(o.key_lens, "%s", lt_last_error());
+    lt_status st = lt_attention(c, q, k, v, &o, &r);
+    if (LT_PARITY_DEVICE == LT_CPU) {
+        cr_assert_eq(st, LT_ERR_ARG, "the CPU builder checks key_lens: %s", lt_last_error());
+    } else {
+        cr_assert_eq(st, LT_OK, "on CUDA the op is built, its lengths checked on the device: %s", lt_last_error());
+        cr_assert_eq(lt_ctx_sync(c), LT_ERR_ARG, "a zero key length must surface at the sync");
+    }
+    cr_assert(strstr(lt_last_error(), "key_lens[1] = 0"), "%s", lt_last_error());
+    cr_assert_eq(lt_ctx_sync(c), LT_OK, "the fault must be cleared once reported: %s", lt_last_error());
+
+    // causal, blocks 2x2: block row 1 of (b=1, h=0) keeps only key block 2
+    // (keys 4, 5), after its first row 2; (b=1, h=1) block row 0 keeps none.
+    // The first in (b, h, row) order is named, as the builder does.
+    int32_t mv[B * H * 2 * 3];
+    for (int i = 0; i < B * H * 2 * 3; i++) mv[i] = 1;
+    int32_t *m10 = mv + ((1 * H + 0) * 2 + 1) * 3, *m11 = mv + ((1 * H + 1) * 2 + 0) * 3;
+    m10[0] = m10[1] = 0;
+    m11[0] = m11[1] = m11[2] = 0;
+    o = lt_attn_defaults();
+    o.causal = 1;
+    o.block_q = o.block_k = 2;
+    o.block_mask = lt_tensor_from(c, LT_I32, LT_SHAPE(B, H, 2, 3), mv);
+    cr_assert(o.block_mask, "%s", lt_last_error());
+    st = lt_attention(c, q, k, v, &o, &r);
+    if (LT_PARITY_DEVICE == LT_CPU) {
+        cr_assert_eq(st, LT_ERR_ARG, "the CPU builder checks the mask: %s", lt_last_error());
+    } else {
+        cr_assert_eq(st, LT_OK, "on CUDA the op is built, its mask checked on the device: %s", lt_last_error());
+        cr_assert_eq(lt_ctx_sync(c), LT_ERR_ARG, "a row seeing no key must surface at the sync");
+    }
+    cr_assert(strstr(lt_last_error(), "query row (b=1, h=0, row=2) sees no key") &&
+              strstr(lt_last_error(), "key length 6, causal"), "%s", lt_last_error());
+    cr_assert_eq(lt_ctx_sync(c), LT_OK, "the fault must be cleared once reported: %s", lt_last_error());
+    lt_ctx_free(c);
+}
+
 LT_CUDA_TEST_MAIN()

@@ -17,6 +17,7 @@ extern "C" lt_status lt_cudnn_sdpa_bwd(lt_node *n);
 extern "C" const char *lt_cudnn_sdpa_why_not(void);   // why the last lt_cudnn_sdpa_can said no
 // attention_fwd.cu, attention_bwd.cu, attention_map.cu
 extern "C" lt_status lt_cuda_attn_fwd_launch(const lt_node *n, const AttnGeom *g, const void *qkvb, float *rmax);
+extern "C" lt_status lt_cuda_attn_check(lt_node *n);   // attention_check.cu: key_lens / block_mask on the device
 extern "C" lt_status lt_cuda_add_inplace(float *dst, const float *src, int64_t n);   // runtime.cu
 extern "C" lt_status lt_cuda_attn_bwd_launch(lt_node *n, const AttnGeom *g, const void *qkvb);
 extern "C" lt_status lt_cuda_attn_to_bf16(const float *x, void *y, int64_t rows, int D, int DP);
@@ -128,6 +129,7 @@ static lt_status bwd_ours(lt_node *n) {
 }
 
 extern "C" lt_status lt_cuda_attention_fwd(lt_node *n) {
+    LT_TRY(lt_cuda_attn_check(n));
     const int impl = (int)n->iattr[LT_ATTN_IMPL];
     if (impl != LT_ATTN_OURS && lt_cudnn_sdpa_can(n)) {
         n->iattr[ATTN_PATH] = LT_ATTN_CUDNN;

@@ -95,7 +95,7 @@ static __global__ void sdpa_from_bf16(const bf16 *__restrict__ x, float *__restr
 static __global__ void sdpa_seq_fill(int32_t *seq_q, int32_t *seq_kv, const int32_t *lens, int B, int T, int S) {
     LT_GRID_STRIDE(b, B) {
         seq_q[b] = T;
-        seq_kv[b] = lens ? lens[b] : S;
+        seq_kv[b] = lens ? min(max(lens[b], 1), S) : S;   // bad lengths: reported at sync
     }
 }
 

@@ -124,7 +124,8 @@ __global__ void __launch_bounds__(256) attn_fwd_f32_k(AttnFwdArgs A) {
         const int r = r0 + ty + 16 * i;
         if (r >= r1) continue;
         const int64_t row = (int64_t)bh * g.T + r;
-        // l = 0 (a row seeing no key) cannot pass the builder's checks; it would give NaN.
+        // l = 0 (a row seeing no key: refused by the builder on the CPU, reported at the next
+        // sync on CUDA by attention_check.cu) gives NaN here.
         const float inv = 1.0f / l[i], logl = logf(l[i]);
 #pragma unroll
         for (int j = 0; j < NCOL; j++)

@@ -61,7 +61,11 @@ static inline AttnGeom attn_geom(const lt_node *n) {
 
 // ---- which keys a row sees ----
 
-__device__ __forceinline__ int attn_len(const AttnGeom &g, int b) { return g.lens ? g.lens[b] : g.S; }
+// Clamped to [0, S]: on the device a bad length is only reported at the next sync
+// (kernels/cuda/attention_check.cu), so the kernels must never index past S meanwhile.
+__device__ __forceinline__ int attn_len(const AttnGeom &g, int b) {
+    return g.lens ? min(max(g.lens[b], 0), g.S) : g.S;
+}
 
 // Keys [0, end) are the only ones rows below r1 of batch b can see.
 __device__ __forceinline__ int attn_key_end(const AttnGeom &g, int b, int r1) {

@@ -12,6 +12,7 @@ static size_t g_smem_optin;
 extern "C" void *lt_cuda_cache_alloc(size_t bytes);   // alloc.cu
 extern "C" void lt_cuda_cache_free(void *p);          // alloc.cu (NULL is a no-op)
 extern "C" lt_status lt_cuda_index_faults(void);       // index.cu: out-of-range indices seen by kernels
+extern "C" lt_status lt_cuda_attn_faults(void);        // attention_check.cu: bad key_lens / block_mask
 extern "C" lt_status lt_cuda_ce_faults(void);          // cross_entropy.cu: out-of-range targets
 
 // Created once, on first use. Non-blocking: no implicit sync with the legacy
@@ -130,7 +131,8 @@ extern "C" lt_status lt_cuda_sync(void) {
     // Bad indices / targets seen by kernels since the last sync. One report per
     // sync: a second record stays set and is reported by the next one.
     LT_TRY(lt_cuda_index_faults());
-    return lt_cuda_ce_faults();
+    LT_TRY(lt_cuda_ce_faults());
+    return lt_cuda_attn_faults();
 }
 
 // dst[i] += src[i] on the stream (backward's seed gradient into an existing grad).
