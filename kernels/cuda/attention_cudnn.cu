@@ -4,8 +4,10 @@
 // rounded to bf16 scratch, cuDNN runs the graphs of attention_cudnn_graph.cuh,
 // and O, the row logsumexp and the gradients come back as f32 (gradients are
 // added). Plans are built once per shape and cached for the process; building
-// one can take seconds (runtime-compiled engines), so the first step of a new
-// shape is slow and must not be inside a CUDA-graph capture.
+// one can take seconds (runtime-compiled engines) and loads modules, so the
+// first step of a new shape is slow and cannot be captured into a CUDA graph:
+// while the stream is capturing, a shape without a plan is refused (impl auto
+// then runs libtrain's kernel; impl cudnn reports it) and nothing is cached.
 // Built without LT_HAVE_CUDNN, lt_cudnn_sdpa_can says no and the rest report
 // unsupported.
 #include "kernels/cuda/common.cuh"
@@ -92,7 +94,8 @@ static __global__ void sdpa_from_bf16(const bf16 *__restrict__ x, float *__restr
 }
 
 // seq_q [B] = T (no query is padding); seq_kv [B] = key_lens, or S without them.
-static __global__ void sdpa_seq_fill(int32_t *seq_q, int32_t *seq_kv, const int32_t *lens, int B, int T, int S) {
+static __global__ void sdpa_seq_fill(int32_t *__restrict__ seq_q, int32_t *__restrict__ seq_kv,
+                                     const int32_t *__restrict__ lens, int B, int T, int S) {
     LT_GRID_STRIDE(b, B) {
         seq_q[b] = T;
         seq_kv[b] = lens ? min(max(lens[b], 1), S) : S;   // bad lengths: reported at sync
@@ -113,10 +116,11 @@ static lt_status from_bf16(const bf16 *x, float *y, int64_t n, int acc) {
     return LT_OK;
 }
 
-static lt_status seq_fill(const lt_node *n, int32_t *seq, int B, int T, int S) {
+// seq_q and seq_kv are separate pieces: the graph declares both 16-byte aligned.
+static lt_status seq_fill(const lt_node *n, int32_t *seq_q, int32_t *seq_kv, int B, int T, int S) {
     int64_t li = n->iattr[LT_ATTN_LENS];
     const int32_t *lens = li >= 0 ? lt_cuda_i32(n->in[li]) : NULL;
-    sdpa_seq_fill<<<lt_cuda_blocks(B, 128), 128, 0, lt_cuda_stream()>>>(seq, seq + B, lens, B, T, S);
+    sdpa_seq_fill<<<lt_cuda_blocks(B, 128), 128, 0, lt_cuda_stream()>>>(seq_q, seq_kv, lens, B, T, S);
     LT_LAUNCH_CHECK("sdpa_seq_fill");
     return LT_OK;
 }
@@ -171,13 +175,24 @@ static sdpa_shape sdpa_shape_of(const lt_node *n, int bwd) {
     return s;
 }
 
-// The cached plan of shape s, built on first request; a failure is cached too.
+// The cached plan of shape s, built on first request; a failure to build it is
+// cached too (not a refusal during capture, nor a failure to get the handle).
 static lt_status sdpa_plan(const sdpa_shape *s, sdpa_entry **out) {
     for (int i = 0; i < g_ncache; i++)
         if (shape_eq(&g_cache[i]->key, s)) {
             *out = g_cache[i];
             return g_cache[i]->status == LT_OK ? LT_OK : lt_error(g_cache[i]->status, "%s", g_cache[i]->why);
         }
+    // Building loads modules, may allocate and synchronize: none of that can be
+    // captured, and a cudaMalloc would invalidate the capture.
+    cudaStreamCaptureStatus capturing = cudaStreamCaptureStatusNone;
+    LT_CUDA_CHECK(cudaStreamIsCapturing(lt_cuda_stream(), &capturing));
+    if (capturing != cudaStreamCaptureStatusNone)
+        return lt_error(LT_ERR_UNSUPPORTED, "attention: cuDNN's %s plan for this shape is not built yet and cannot be "
+                        "built while the stream is captured into a CUDA graph; run one step of this shape uncaptured "
+                        "first", s->bwd ? "backward" : "forward");
+    cudnnHandle_t h;
+    LT_TRY(sdpa_handle(&h));
     if (g_ncache == g_capcache) {
         int cap = g_capcache ? 2 * g_capcache : 16;
         sdpa_entry **c = (sdpa_entry **)realloc(g_cache, sizeof *c * (size_t)cap);
@@ -190,9 +205,7 @@ static lt_status sdpa_plan(const sdpa_shape *s, sdpa_entry **out) {
     e->key = *s;
     e->g.cudnn_version = cudnnGetVersion();
     e->g.next_uid = SDPA_UID_VIRTUAL;
-    cudnnHandle_t h;
-    lt_status st = sdpa_handle(&h);
-    if (st == LT_OK) st = s->bwd ? sdpa_build_bwd(&e->g, s) : sdpa_build_fwd(&e->g, s);
+    lt_status st = s->bwd ? sdpa_build_bwd(&e->g, s) : sdpa_build_fwd(&e->g, s);
     if (st == LT_OK) st = gb_plan(&e->g, h, s->bwd ? "backward" : "forward");
     if (st != LT_OK) {
         sdpa_graph_free(&e->g);
@@ -230,10 +243,12 @@ static lt_status sdpa_execute(const sdpa_graph *g, void *const ptr[SDPA_UID_COUN
     SDPA_STEP(cudnnBackendFinalize(pack));
     SDPA_STEP(cudnnBackendExecute(h, g->plan, pack));
 #undef SDPA_STEP
+    lt_status st = LT_OK;
+    if (e != CUDNN_STATUS_SUCCESS)   // cuDNN's reason is read before the destroy can replace it
+        st = lt_error(LT_ERR_DEVICE, "%s failed at %s:%d: %s %s", what, __FILE__, __LINE__, cudnnGetErrorString(e),
+                      sdpa_cudnn_detail());
     cudnnBackendDestroyDescriptor(pack);
-    if (e != CUDNN_STATUS_SUCCESS)
-        return lt_error(LT_ERR_DEVICE, "%s failed at %s:%d: %s", what, __FILE__, __LINE__, cudnnGetErrorString(e));
-    return LT_OK;
+    return st;
 }
 
 // ---------------------------------------------------------------- entry points
@@ -243,10 +258,13 @@ static const char *sdpa_refusal(const lt_node *n) {
     static int major = -1;
     if (major < 0) {
         int dev = 0, v = 0;
-        major = cudaGetDevice(&dev) == cudaSuccess &&
-                        cudaDeviceGetAttribute(&v, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess
-                    ? v : 0;
+        if (cudaGetDevice(&dev) == cudaSuccess &&
+            cudaDeviceGetAttribute(&v, cudaDevAttrComputeCapabilityMajor, dev) == cudaSuccess)
+            major = v;
+        else
+            (void)cudaGetLastError();   // not left for the next launch check to misreport
     }
+    if (major < 0) return "the GPU's compute capability cannot be read";
     if (n->n_in < 3 || n->n_out < 2) return "not an attention node";
     if (n->iattr[LT_ATTN_PREC] != LT_PREC_BF16) return "its precision is not bf16";
     if (n->iattr[LT_ATTN_ENTROPY]) return "it cannot give the row entropy";
@@ -254,6 +272,7 @@ static const char *sdpa_refusal(const lt_node *n) {
     if (n->iattr[LT_ATTN_MASK] >= 0) return "it cannot take a block mask";
     for (int i = 0; i < 3; i++)
         if (n->in[i]->dtype != LT_F32 || n->in[i]->ndim != 4) return "q, k, v must be f32 [B,H,T,D]";
+    if (n->in[0]->numel == 0 || n->in[1]->numel == 0) return "q or k is empty";
     int D = n->in[0]->shape[3];
     if (D % 8 != 0) return "head dim D is not a multiple of 8";
     if (D > (major == 9 ? 256 : 128)) return "head dim D is over 128 (256 on Hopper)";
@@ -261,6 +280,8 @@ static const char *sdpa_refusal(const lt_node *n) {
     size_t ver = cudnnGetVersion();
     if (ver < 90000) return "cuDNN older than 9.0";
     if (ver == 91000 || ver == 91001) return "cuDNN 9.10.0/9.10.1 has known SDPA bugs";
+    if (ver <= 90900 && n->in[0]->shape[2] == 1 && n->iattr[LT_ATTN_CAUSAL])
+        return "cuDNN 9.9 and older cannot mask a single query row (T = 1 with causal)";
     return NULL;
 }
 
@@ -317,23 +338,25 @@ extern "C" lt_status lt_cudnn_sdpa_fwd(lt_node *n) {
     size_t total = 0;
     size_t oq = take(&total, nq * sizeof(bf16)), okk = take(&total, nkv * sizeof(bf16)),
            ov = take(&total, nkv * sizeof(bf16)), oo = take(&total, nq * sizeof(bf16)),
-           ost = take(&total, nr * sizeof(float)), oseq = take(&total, s.padded ? 2 * s.B * sizeof(int32_t) : 0),
-           ows = take(&total, (size_t)e->g.workspace);
+           ost = take(&total, nr * sizeof(float)), osq = take(&total, s.padded ? s.B * sizeof(int32_t) : 0),
+           oskv = take(&total, s.padded ? s.B * sizeof(int32_t) : 0), ows = take(&total, (size_t)e->g.workspace);
     char *base = (char *)lt_node_save_data(n, total);
     if (!base) return lt_last_status();
     bf16 *q = (bf16 *)(base + oq), *k = (bf16 *)(base + okk), *v = (bf16 *)(base + ov), *o = (bf16 *)(base + oo);
     float *stats = (float *)(base + ost);
-    int32_t *seq = (int32_t *)(base + oseq);
+    int32_t *seq_q = (int32_t *)(base + osq), *seq_kv = (int32_t *)(base + oskv);
     LT_TRY(to_bf16(lt_cuda_f32(n->in[0]), q, nq));
     LT_TRY(to_bf16(lt_cuda_f32(n->in[1]), k, nkv));
     LT_TRY(to_bf16(lt_cuda_f32(n->in[2]), v, nkv));
-    if (s.padded) LT_TRY(seq_fill(n, seq, (int)s.B, (int)s.T, (int)s.S));
-    float scale = n->fattr[0], neg = sdpa_neg_inf(&e->g);
+    if (s.padded) LT_TRY(seq_fill(n, seq_q, seq_kv, (int)s.B, (int)s.T, (int)s.S));
+    // by-value scalars, aligned as their descriptors declare
+    alignas(16) float scale = n->fattr[0];
+    alignas(16) float neg = sdpa_neg_inf(&e->g);
     void *ptr[SDPA_UID_COUNT] = {0};
     ptr[SDPA_UID_Q] = q; ptr[SDPA_UID_K] = k; ptr[SDPA_UID_V] = v; ptr[SDPA_UID_O] = o;
     ptr[SDPA_UID_STATS] = stats; ptr[SDPA_UID_SCALE] = &scale;
     ptr[SDPA_UID_NEG_PAD] = &neg; ptr[SDPA_UID_NEG_CAUSAL] = &neg;
-    if (s.padded) { ptr[SDPA_UID_SEQ_Q] = seq; ptr[SDPA_UID_SEQ_KV] = seq + s.B; }
+    if (s.padded) { ptr[SDPA_UID_SEQ_Q] = seq_q; ptr[SDPA_UID_SEQ_KV] = seq_kv; }
     LT_TRY(sdpa_execute(&e->g, ptr, e->g.workspace ? base + ows : NULL));
     LT_TRY(from_bf16(o, lt_cuda_f32(n->out[0]), nq, 0));
     LT_CUDA_CHECK(cudaMemcpyAsync(n->out[1]->data, stats, (size_t)nr * sizeof(float), cudaMemcpyDeviceToDevice,
@@ -365,22 +388,25 @@ extern "C" lt_status lt_cudnn_sdpa_bwd(lt_node *n) {
     size_t odo = take(&total, nq * sizeof(bf16)), odq = take(&total, nq * sizeof(bf16)),
            odk = take(&total, nkv * sizeof(bf16)), odv = take(&total, nkv * sizeof(bf16)),
            osum = take(&total, nr * sizeof(float)), oacc = take(&total, nq * sizeof(float)),
-           oseq = take(&total, s.padded ? 2 * s.B * sizeof(int32_t) : 0), ows = take(&total, (size_t)e->g.workspace);
+           osq = take(&total, s.padded ? s.B * sizeof(int32_t) : 0),
+           oskv = take(&total, s.padded ? s.B * sizeof(int32_t) : 0), ows = take(&total, (size_t)e->g.workspace);
     char *base = (char *)lt_node_save_data(n, total);
     if (!base) return lt_last_status();
     bf16 *dO = (bf16 *)(base + odo), *dq = (bf16 *)(base + odq), *dk = (bf16 *)(base + odk),
          *dv = (bf16 *)(base + odv);
     float *dqacc = (float *)(base + oacc);
-    int32_t *seq = (int32_t *)(base + oseq);
+    int32_t *seq_q = (int32_t *)(base + osq), *seq_kv = (int32_t *)(base + oskv);
     cudaStream_t st = lt_cuda_stream();
     LT_TRY(to_bf16(gO, dO, nq));
     LT_CUDA_CHECK(cudaMemsetAsync(dqacc, 0, (size_t)nq * sizeof(float), st));   // cuDNN < 9.6 does not clear it
     if (s.padded) {
         // rows of dK/dV past a key length may be left unwritten by the length-bounded GEMMs
         LT_CUDA_CHECK(cudaMemsetAsync(base + odq, 0, osum - odq, st));
-        LT_TRY(seq_fill(n, seq, (int)s.B, (int)s.T, (int)s.S));
+        LT_TRY(seq_fill(n, seq_q, seq_kv, (int)s.B, (int)s.T, (int)s.S));
     }
-    float scale = n->fattr[0], neg = sdpa_neg_inf(&e->g), one = 1.0f;
+    alignas(16) float scale = n->fattr[0];
+    alignas(16) float neg = sdpa_neg_inf(&e->g);
+    alignas(16) float one = 1.0f;
     void *ptr[SDPA_UID_COUNT] = {0};
     ptr[SDPA_UID_Q] = sv->q; ptr[SDPA_UID_K] = sv->k; ptr[SDPA_UID_V] = sv->v; ptr[SDPA_UID_O] = sv->o;
     ptr[SDPA_UID_STATS] = sv->stats; ptr[SDPA_UID_DO] = dO;
@@ -388,7 +414,7 @@ extern "C" lt_status lt_cudnn_sdpa_bwd(lt_node *n) {
     ptr[SDPA_UID_SUM] = base + osum; ptr[SDPA_UID_DQ_ACC] = dqacc;
     ptr[SDPA_UID_SCALE] = &scale; ptr[SDPA_UID_ONE] = &one;
     ptr[SDPA_UID_NEG_PAD] = &neg; ptr[SDPA_UID_NEG_CAUSAL] = &neg;
-    if (s.padded) { ptr[SDPA_UID_SEQ_Q] = seq; ptr[SDPA_UID_SEQ_KV] = seq + s.B; }
+    if (s.padded) { ptr[SDPA_UID_SEQ_Q] = seq_q; ptr[SDPA_UID_SEQ_KV] = seq_kv; }
     LT_TRY(sdpa_execute(&e->g, ptr, e->g.workspace ? base + ows : NULL));
     if (gq) LT_TRY(from_bf16(dq, gq, nq, 1));
     if (gk) LT_TRY(from_bf16(dk, gk, nkv, 1));

@@ -9,16 +9,26 @@
 #define LT_CUDA_ATTENTION_CUDNN_GRAPH_CUH
 
 #include <cudnn.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "kernels/cuda/common.cuh"
 
-// A failed cuDNN call returns LT_ERR_DEVICE naming the call and file:line.
+// cuDNN's own account of the last failure on this thread ("" when it has none).
+static inline const char *sdpa_cudnn_detail(void) {
+    static thread_local char buf[320];
+    buf[0] = 0;
+    cudnnGetLastErrorString(buf, sizeof buf);
+    return buf;
+}
+
+// A failed cuDNN call returns LT_ERR_DEVICE naming the call, file:line and cuDNN's reason.
 #define LT_CUDNN_CHECK(call)                                                                       \
     do {                                                                                           \
         cudnnStatus_t e_ = (call);                                                                 \
         if (e_ != CUDNN_STATUS_SUCCESS)                                                            \
-            return lt_error(LT_ERR_DEVICE, "%s failed at %s:%d: %s", #call, __FILE__, __LINE__,   \
-                            cudnnGetErrorString(e_));                                              \
+            return lt_error(LT_ERR_DEVICE, "%s failed at %s:%d: %s %s", #call, __FILE__, __LINE__, \
+                            cudnnGetErrorString(e_), sdpa_cudnn_detail());                         \
     } while (0)
 
 // UIDs of the non-virtual tensors: the variant pack names them. Virtual
@@ -387,6 +397,7 @@ static inline lt_status gb_plan(sdpa_graph *g, cudnnHandle_t h, const char *what
     static const cudnnBackendHeurMode_t modes[2] = {CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK};
     cudnnBackendDescriptor_t graph;
     cudnnStatus_t last = CUDNN_STATUS_NOT_SUPPORTED;
+    char why[320] = "";   // cuDNN's reason for the last refusal
     int tried = 0;
     LT_TRY(gb_new(g, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, &graph));
     LT_CUDNN_CHECK(cudnnBackendSetAttribute(graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
@@ -400,11 +411,17 @@ static inline lt_status gb_plan(sdpa_graph *g, cudnnHandle_t h, const char *what
         LT_CUDNN_CHECK(cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH,
                                                 CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &graph));
         LT_CUDNN_CHECK(cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &modes[mi]));
-        if ((last = cudnnBackendFinalize(heur)) != CUDNN_STATUS_SUCCESS) continue;
+        if ((last = cudnnBackendFinalize(heur)) != CUDNN_STATUS_SUCCESS) {
+            snprintf(why, sizeof why, "%s", sdpa_cudnn_detail());
+            continue;
+        }
         for (int i = 0; i < SDPA_MAX_CFGS; i++) LT_TRY(gb_new(g, CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfg[i]));
         last = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR,
                                         SDPA_MAX_CFGS, &got, cfg);
-        if (last != CUDNN_STATUS_SUCCESS) continue;
+        if (last != CUDNN_STATUS_SUCCESS) {
+            snprintf(why, sizeof why, "%s", sdpa_cudnn_detail());
+            continue;
+        }
         for (int64_t i = 0; i < got && i < SDPA_MAX_CFGS; i++) {
             cudnnBackendDescriptor_t plan;
             int64_t n = 0;
@@ -413,7 +430,10 @@ static inline lt_status gb_plan(sdpa_graph *g, cudnnHandle_t h, const char *what
             LT_CUDNN_CHECK(cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
                                                     CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfg[i]));
             tried++;
-            if ((last = cudnnBackendFinalize(plan)) != CUDNN_STATUS_SUCCESS) continue;
+            if ((last = cudnnBackendFinalize(plan)) != CUDNN_STATUS_SUCCESS) {
+                snprintf(why, sizeof why, "%s", sdpa_cudnn_detail());
+                continue;
+            }
             LT_CUDNN_CHECK(cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64,
                                                     1, &n, &g->workspace));
             g->plan = plan;
@@ -421,10 +441,10 @@ static inline lt_status gb_plan(sdpa_graph *g, cudnnHandle_t h, const char *what
         }
     }
     if (!tried)
-        return lt_error(LT_ERR_UNSUPPORTED, "attention: cuDNN's heuristics offer no engine for the %s graph (%s)",
-                        what, cudnnGetErrorString(last));
-    return lt_error(LT_ERR_UNSUPPORTED, "attention: no cuDNN engine runs the %s graph (%d plans tried, last: %s)",
-                    what, tried, cudnnGetErrorString(last));
+        return lt_error(LT_ERR_UNSUPPORTED, "attention: cuDNN's heuristics offer no engine for the %s graph (%s %s)",
+                        what, last == CUDNN_STATUS_SUCCESS ? "none supports it" : cudnnGetErrorString(last), why);
+    return lt_error(LT_ERR_UNSUPPORTED, "attention: no cuDNN engine runs the %s graph (%d plans tried, last: %s %s)",
+                    what, tried, cudnnGetErrorString(last), why);
 }
 
 #endif
