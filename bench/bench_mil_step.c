@@ -91,6 +91,31 @@ static double sgemm_gflops(const gemm_shape *g) {
     return 2.0 * g->m * g->nn * g->k / best / 1e9;
 }
 
+// The benchmarked model on `dev`: ABMIL with the run's sizes, AdamW as the MIL
+// recipe uses it (lr 1e-4, weight decay 1e-5), and a training context. NULL
+// after printing the error (nothing left allocated).
+static lt_ctx *model_new(const opts *o, lt_device dev, lt_params *ps, lt_rng *rng, lt_abmil *m, lt_optim **opt) {
+    lt_params_init(ps, dev);
+    lt_rng_init(rng, 0);
+    lt_abmil_cfg cfg = lt_abmil_defaults();
+    cfg.d_feat = o->f; cfg.d_inner = o->d; cfg.d_attn = o->a; cfg.n_classes = o->c; cfg.dropout = o->dropout;
+    *opt = NULL;
+    lt_ctx *c = NULL;
+    if (lt_abmil_init(m, ps, rng, &cfg) == LT_OK) {
+        lt_adamw_opts ao = lt_adamw_defaults(1e-4f);
+        ao.weight_decay = 1e-5f;
+        if ((*opt = lt_optim_adamw(ps, ao))) c = lt_ctx_new(dev, 0);
+    }
+    if (!c) {
+        fprintf(stderr, "error: %s\n", lt_last_error());
+        lt_optim_free(*opt);
+        lt_params_free(ps);
+        return NULL;
+    }
+    c->training = 1;
+    return c;
+}
+
 // Child: times libtrain's step at this process's setting, then sgemm. Prints
 // "ours <best ms> <median ms> <fwd> <bwd> <opt>" (parts: best of each) and
 // "sgemm <i> <GFLOP/s>" (best of 9 calls).
@@ -98,18 +123,11 @@ static int child(const opts *o) {
     omp_set_num_threads(o->threads);
     openblas_set_num_threads(o->threads);
     lt_params ps;
-    lt_params_init(&ps, LT_CPU);
     lt_rng rng;
-    lt_rng_init(&rng, 0);
     lt_abmil m;
-    lt_abmil_cfg cfg = lt_abmil_defaults();
-    cfg.d_feat = o->f; cfg.d_inner = o->d; cfg.d_attn = o->a; cfg.n_classes = o->c; cfg.dropout = o->dropout;
-    if (lt_abmil_init(&m, &ps, &rng, &cfg) != LT_OK) { fprintf(stderr, "error: %s\n", lt_last_error()); return 1; }
-    lt_adamw_opts ao = lt_adamw_defaults(1e-4f);
-    ao.weight_decay = 1e-5f;
-    lt_optim *opt = lt_optim_adamw(&ps, ao);
-    lt_ctx *c = lt_ctx_new(LT_CPU, 0);
-    c->training = 1;
+    lt_optim *opt;
+    lt_ctx *c = model_new(o, LT_CPU, &ps, &rng, &m, &opt);
+    if (!c) return 1;
     lt_tensor *x = lt_tensor_alloc(LT_F32, LT_CPU, LT_SHAPE(o->n, o->f));   // the bag, as a loader hands it over
     lt_rng_fill_normal(&rng, lt_f32(x), x->numel, 0, 1);
     int32_t label = 1;
@@ -216,19 +234,11 @@ static int child_cuda(const opts *o) {
     }
     lt_set_matmul_precision(prec);
     lt_params ps;
-    lt_params_init(&ps, LT_CUDA);
     lt_rng rng;
-    lt_rng_init(&rng, 0);
     lt_abmil m;
-    lt_abmil_cfg cfg = lt_abmil_defaults();
-    cfg.d_feat = o->f; cfg.d_inner = o->d; cfg.d_attn = o->a; cfg.n_classes = o->c; cfg.dropout = o->dropout;
-    if (lt_abmil_init(&m, &ps, &rng, &cfg) != LT_OK) { fprintf(stderr, "error: %s\n", lt_last_error()); return 1; }
-    lt_adamw_opts ao = lt_adamw_defaults(1e-4f);
-    ao.weight_decay = 1e-5f;
-    lt_optim *opt = lt_optim_adamw(&ps, ao);
-    lt_ctx *c = opt ? lt_ctx_new(LT_CUDA, 0) : NULL;
-    if (!c) { fprintf(stderr, "error: %s\n", lt_last_error()); lt_optim_free(opt); lt_params_free(&ps); return 1; }
-    c->training = 1;
+    lt_optim *opt;
+    lt_ctx *c = model_new(o, LT_CUDA, &ps, &rng, &m, &opt);
+    if (!c) return 1;
     // The bag and its label on the GPU, as a prefetching loader would hand them over.
     lt_tensor *x = lt_tensor_alloc(LT_F32, LT_CUDA, LT_SHAPE(o->n, o->f));
     lt_tensor *y = lt_tensor_alloc(LT_I32, LT_CUDA, LT_SHAPE(1));

@@ -150,4 +150,31 @@ static inline int lt_test_run_recipe(const char *recipe, const char *args, char 
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+// A packed MIL file for recipe tests: n_bags bags of 8-d N(0,1) features, bag b
+// with 10 + below(len_spread) instances; odd bags are positive and hide 2..4
+// instances shifted by 4 along dim 0. Bags [0, n_train) train, the next n_val
+// validate, the rest test. Seeded, so every run writes the same file.
+#include "data/mil.h"
+static inline void lt_test_make_bags(const char *path, int n_bags, int len_spread, int n_train, int n_val) {
+    const char *names[2] = {"negative", "positive"};
+    lt_mil_writer *w;
+    cr_assert_eq(lt_mil_writer_open(path, 8, 2, names, 0, &w), LT_OK, "%s", lt_last_error());
+    lt_rng r;
+    lt_rng_init(&r, 77);
+    float *feat = malloc(sizeof(float) * 8 * (size_t)(10 + len_spread));
+    cr_assert(feat);
+    for (int b = 0; b < n_bags; b++) {
+        int n = 10 + (int)lt_rng_below(&r, (uint32_t)len_spread), label = b % 2;
+        lt_rng_fill_normal(&r, feat, (int64_t)n * 8, 0, 1);
+        if (label)
+            for (int k = 0; k < 2 + (int)lt_rng_below(&r, 3); k++) feat[k * 3 * 8] += 4.f;
+        char id[32];
+        snprintf(id, sizeof id, "bag_%02d", b);
+        lt_mil_split_kind sp = b < n_train ? LT_SPLIT_TRAIN : b < n_train + n_val ? LT_SPLIT_VAL : LT_SPLIT_TEST;
+        cr_assert_eq(lt_mil_writer_add(w, id, label, sp, n, feat, NULL), LT_OK, "%s", lt_last_error());
+    }
+    free(feat);
+    cr_assert_eq(lt_mil_writer_commit(w), LT_OK, "%s", lt_last_error());
+}
+
 #endif

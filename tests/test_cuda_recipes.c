@@ -186,27 +186,8 @@ Test(recipes, mlp_fashion_cpu_vs_cuda, .timeout = 600) {
 
 // ---------------------------------------------------------------- aem_mil
 
-// 16 bags of 8-d features, 8 train / 4 val / 4 test: a positive bag hides 2..4
-// instances shifted along dim 0 among N(0,1) noise.
-static void make_bags(const char *path) {
-    const char *names[2] = {"negative", "positive"};
-    lt_mil_writer *w;
-    cr_assert_eq(lt_mil_writer_open(path, 8, 2, names, 0, &w), LT_OK, "%s", lt_last_error());
-    lt_rng r;
-    lt_rng_init(&r, 77);
-    float feat[40 * 8];
-    for (int b = 0; b < 16; b++) {
-        int n = 10 + (int)lt_rng_below(&r, 31), label = b % 2;
-        lt_rng_fill_normal(&r, feat, (int64_t)n * 8, 0, 1);
-        if (label)
-            for (int k = 0; k < 2 + (int)lt_rng_below(&r, 3); k++) feat[k * 3 * 8] += 4.f;
-        char id[32];
-        snprintf(id, sizeof id, "bag_%02d", b);
-        lt_mil_split_kind sp = b < 8 ? LT_SPLIT_TRAIN : b < 12 ? LT_SPLIT_VAL : LT_SPLIT_TEST;
-        cr_assert_eq(lt_mil_writer_add(w, id, label, sp, n, feat, NULL), LT_OK, "%s", lt_last_error());
-    }
-    cr_assert_eq(lt_mil_writer_commit(w), LT_OK, "%s", lt_last_error());
-}
+// 16 bags, splits 8 / 4 / 4 (lt_test_make_bags).
+static void make_bags(const char *path) { lt_test_make_bags(path, 16, 31, 8, 4); }
 
 #define MIL_COMMON "--threads=2 --lr=3e-3 --log-every=1 --prefetch=2 --epochs=1 --lambda=0.1 "
 

@@ -1,7 +1,9 @@
 // Run reports (report.json / report.md), multi-seed summaries (seeds.json /
 // seeds.md) and the per-bag attention-score HDF5 file: written, read back and
 // compared with hand values.
+#define _GNU_SOURCE
 #include "lt_test.h"
+#include "lt_tmpdir.h"
 
 #include <dirent.h>
 #include <unistd.h>
@@ -11,29 +13,13 @@
 #include "libtrain/json.h"
 #include "libtrain/report.h"
 
-static char dir[64];
-
-static void setup(void) {
-    strcpy(dir, "/tmp/lt_report_XXXXXX");
-    cr_assert(mkdtemp(dir), "mkdtemp");
-}
-
-static void teardown(void) {
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-    if (d) closedir(d);
-    rmdir(dir);
-}
+// Each test gets its own temporary folder (lt_tmpdir.h), removed afterwards.
+static void setup(void) { lt_tmp_setup("lt_report"); }
+static void teardown(void) { lt_tmp_teardown(); }
 
 static char *slurp(const char *name) {
     char p[512];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
+    snprintf(p, sizeof p, "%s/%s", lt_tmp_root, name);
     FILE *f = fopen(p, "rb");
     cr_assert(f, "cannot open %s", p);
     fseek(f, 0, SEEK_END);
@@ -55,7 +41,7 @@ static lt_json *parse_file(const char *name, char **text) {
 }
 
 static int dir_entries(void) {
-    DIR *d = opendir(dir);
+    DIR *d = opendir(lt_tmp_root);
     int k = 0;
     struct dirent *e;
     while ((e = readdir(d))) k += e->d_name[0] != '.';
@@ -105,7 +91,7 @@ static lt_report sample_report(const int64_t *conf) {
 Test(report, json_round_trip, .init = setup, .fini = teardown) {
     int64_t conf[4] = {20, 3, 12, 25};
     lt_report r = sample_report(conf);
-    cr_assert_eq(lt_report_write(dir, &r), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_report_write(lt_tmp_root, &r), LT_OK, "%s", lt_last_error());
     cr_assert_eq(dir_entries(), 2, "report.json and report.md only, no temporary files");
     char *text;
     lt_json *j = parse_file("report.json", &text);
@@ -147,7 +133,7 @@ Test(report, json_round_trip, .init = setup, .fini = teardown) {
 Test(report, markdown_table, .init = setup, .fini = teardown) {
     int64_t conf[4] = {20, 3, 12, 25};
     lt_report r = sample_report(conf);
-    cr_assert_eq(lt_report_write(dir, &r), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_report_write(lt_tmp_root, &r), LT_OK, "%s", lt_last_error());
     char *md = slurp("report.md");
     const char *lines[] = {
         "# aem \"mil\" \\ run\n",
@@ -173,7 +159,7 @@ Test(report, markdown_table, .init = setup, .fini = teardown) {
     r.val = mk(0.9, 0.8, 0.8, 0.8, 30);
     r.lambda_spec = NULL;
     r.best_step = 0;
-    cr_assert_eq(lt_report_write(dir, &r), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_report_write(lt_tmp_root, &r), LT_OK, "%s", lt_last_error());
     md = slurp("report.md");
     cr_assert_null(strstr(md, "confusion"), "%s", md);
     cr_assert_null(strstr(md, "undefined"), "%s", md);
@@ -190,14 +176,14 @@ Test(report, markdown_table, .init = setup, .fini = teardown) {
 
 Test(report, bad_input_is_named, .init = setup, .fini = teardown) {
     lt_report r = sample_report(NULL);
-    char p[128];
-    snprintf(p, sizeof p, "%s/missing/sub", dir);
+    char p[512];
+    snprintf(p, sizeof p, "%s/missing/sub", lt_tmp_root);
     cr_assert_eq(lt_report_write(p, &r), LT_ERR_IO);
     cr_assert(strstr(lt_last_error(), "missing/sub/report.json"), "%s", lt_last_error());
     r.n_classes = 0;
-    cr_assert_eq(lt_report_write(dir, &r), LT_ERR_ARG);
+    cr_assert_eq(lt_report_write(lt_tmp_root, &r), LT_ERR_ARG);
     cr_assert(strstr(lt_last_error(), "0 classes"), "%s", lt_last_error());
-    cr_assert_eq(lt_report_seeds_write(dir, "x", 0, (lt_seed_row[1]){0}), LT_ERR_ARG);
+    cr_assert_eq(lt_report_seeds_write(lt_tmp_root, "x", 0, (lt_seed_row[1]){0}), LT_ERR_ARG);
     cr_assert(strstr(lt_last_error(), "n=0"), "%s", lt_last_error());
     cr_assert_eq(dir_entries(), 0);
 }
@@ -233,7 +219,7 @@ Test(report, seeds_summary_by_lambda, .init = setup, .fini = teardown) {
     // Interleaved rows: groups in order of first appearance (lambda 0, then 0.1).
     lt_seed_row rows[5] = {row(0.f, 5, 0.7, 0.6), row(0.1f, 5, 0.85, 0.6), row(0.f, 6, 0.8, 0.7),
                            row(0.1f, 6, NAN, 0.8), row(0.f, 7, 0.9, 0.8)};
-    cr_assert_eq(lt_report_seeds_write(dir, "aem_mil", 5, rows), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_report_seeds_write(lt_tmp_root, "aem_mil", 5, rows), LT_OK, "%s", lt_last_error());
     cr_assert_eq(dir_entries(), 2);
     char *text;
     lt_json *j = parse_file("seeds.json", &text);
@@ -284,7 +270,7 @@ Test(report, seeds_summary_by_lambda, .init = setup, .fini = teardown) {
 
 Test(report, seeds_single_run_per_group, .init = setup, .fini = teardown) {
     lt_seed_row rows[2] = {row(0.f, 5, 0.75, 0.5), row(0.25f, 5, 0.5, 0.25)};
-    cr_assert_eq(lt_report_seeds_write(dir, NULL, 2, rows), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_report_seeds_write(lt_tmp_root, NULL, 2, rows), LT_OK, "%s", lt_last_error());
     char *md = slurp("seeds.md");
     cr_assert(strstr(md, "| 0 | 1 | 0.7500 | 0.5000 |"), "one run: the value alone\n%s", md);
     cr_assert(strstr(md, "| 0.25 | 1 | 0.5000 | 0.2500 |"), "%s", md);
@@ -301,8 +287,8 @@ static void fill(uint64_t seed, float *x, int64_t n) {
 }
 
 Test(attn_scores, round_trip, .init = setup, .fini = teardown) {
-    char path[128];
-    snprintf(path, sizeof path, "%s/attention_scores.h5", dir);
+    char path[512];
+    snprintf(path, sizeof path, "%s/attention_scores.h5", lt_tmp_root);
     const int heads = 2, C = 3;
     const int64_t ns[3] = {1, 63, 1000};
     const char *ids[3] = {"slide-1", "TCGA 02.svs", "bag_3"};
@@ -366,15 +352,15 @@ Test(attn_scores, round_trip, .init = setup, .fini = teardown) {
     lt_attn_scores_bag g;
     cr_assert_eq(lt_attn_scores_read(path, "nope", &g), LT_ERR_ARG);
     cr_assert(strstr(lt_last_error(), "no slide 'nope'"), "%s", lt_last_error());
-    char missing[160];
-    snprintf(missing, sizeof missing, "%s/none.h5", dir);
+    char missing[512];
+    snprintf(missing, sizeof missing, "%s/none.h5", lt_tmp_root);
     cr_assert_neq(lt_attn_scores_read(missing, "bag_3", &g), LT_OK);
     cr_assert(strstr(lt_last_error(), "none.h5"), "%s", lt_last_error());
 }
 
 Test(attn_scores, abort_leaves_no_file, .init = setup, .fini = teardown) {
-    char path[128];
-    snprintf(path, sizeof path, "%s/a.h5", dir);
+    char path[512];
+    snprintf(path, sizeof path, "%s/a.h5", lt_tmp_root);
     lt_attn_scores_writer *w;
     cr_assert_eq(lt_attn_scores_open(path, &w), LT_OK, "%s", lt_last_error());
     float a[4] = {0.25f, 0.75f, 0.5f, 0.5f}, p[2] = {0.4f, 0.6f};
@@ -382,82 +368,35 @@ Test(attn_scores, abort_leaves_no_file, .init = setup, .fini = teardown) {
     lt_attn_scores_abort(w);
     cr_assert_eq(dir_entries(), 0, "abort removes the temporary file");
     lt_attn_scores_abort(NULL);
-    snprintf(path, sizeof path, "%s/no/such/dir/a.h5", dir);
+    snprintf(path, sizeof path, "%s/no/such/dir/a.h5", lt_tmp_root);
     cr_assert_neq(lt_attn_scores_open(path, &w), LT_OK);
     cr_assert(strstr(lt_last_error(), "no/such/dir"), "%s", lt_last_error());
 }
 
 // ---- extra checks (exact JSON values, > 16 classes, 3 + 3 seeds by hand, HDF5-level read-back) ----
 
-static char rx_dir[64];
-
-static void rx_setup(void) {
-    strcpy(rx_dir, "/tmp/lt_report_x_XXXXXX");
-    cr_assert(mkdtemp(rx_dir), "mkdtemp");
-}
-
-static void rx_teardown(void) {
-    DIR *d = opendir(rx_dir);
-    struct dirent *e;
-    char p[512];
-    while (d && (e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", rx_dir, e->d_name);
-            unlink(p);
-        }
-    if (d) closedir(d);
-    rmdir(rx_dir);
-}
-
-static int rx_entries(void) {
-    DIR *d = opendir(rx_dir);
-    int k = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) k += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
-    closedir(d);
-    return k;
-}
-
-static char *rx_slurp(const char *name) {
-    char p[512];
-    snprintf(p, sizeof p, "%s/%s", rx_dir, name);
-    FILE *f = fopen(p, "rb");
-    cr_assert(f, "cannot open %s", p);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *s = malloc((size_t)n + 1);
-    cr_assert_eq(fread(s, 1, (size_t)n, f), (size_t)n);
-    s[n] = 0;
-    fclose(f);
-    return s;
-}
-
 static lt_json *rx_parse(const char *name) {
-    char *text = rx_slurp(name), err[256];
+    char *text = slurp(name), err[256];
     lt_json *j = lt_json_parse(text, strlen(text), err, sizeof err);
     cr_assert(j, "%s does not parse: %s\n%s", name, err, text);
     free(text);
     return j;
 }
 
-// Number at obj.key (key may be "a.b.c"); fails unless present and numeric.
-static double rx_num(const lt_json *obj, const char *path) {
-    char buf[128], *save = NULL;
-    snprintf(buf, sizeof buf, "%s", path);
-    const lt_json *j = obj;
-    for (char *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save)) j = lt_json_get(j, k);
-    double v;
-    cr_assert(lt_json_as_double(j, &v), "'%s' missing or not a number", path);
-    return v;
-}
-
+// Value at obj.key (key may be "a.b.c"), NULL if absent.
 static const lt_json *rx_get(const lt_json *obj, const char *path) {
     char buf[128], *save = NULL;
     snprintf(buf, sizeof buf, "%s", path);
     const lt_json *j = obj;
     for (char *k = strtok_r(buf, ".", &save); k; k = strtok_r(NULL, ".", &save)) j = lt_json_get(j, k);
     return j;
+}
+
+// Number at obj.key; fails unless present and numeric.
+static double rx_num(const lt_json *obj, const char *path) {
+    double v;
+    cr_assert(lt_json_as_double(rx_get(obj, path), &v), "'%s' missing or not a number", path);
+    return v;
 }
 
 static lt_report rx_report(const int64_t *cm) {
@@ -481,10 +420,10 @@ static lt_report rx_report(const int64_t *cm) {
     return r;
 }
 
-Test(report_extra, json_values_exact_and_md_rows, .init = rx_setup, .fini = rx_teardown) {
+Test(report_extra, json_values_exact_and_md_rows, .init = setup, .fini = teardown) {
     int64_t cm[9] = {10, 1, 0, 2, 8, 1, 0, 3, 5};
     lt_report r = rx_report(cm);
-    cr_assert_eq(lt_report_write(rx_dir, &r), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_report_write(lt_tmp_root, &r), LT_OK, "%s", lt_last_error());
     lt_json *j = rx_parse("report.json");
     cr_assert_str_eq(lt_json_as_string(lt_json_get(j, "title")), "ABMIL fashion");
     cr_assert_eq(rx_num(j, "seed"), 42);
@@ -508,20 +447,20 @@ Test(report_extra, json_values_exact_and_md_rows, .init = rx_setup, .fini = rx_t
     }
     cr_assert_eq(lt_json_len(lt_json_get(j, "notes")), 0, "nothing undefined, f1 == f1_present: no notes");
     lt_json_free(j);
-    char *md = rx_slurp("report.md");
+    char *md = slurp("report.md");
     cr_assert(strstr(md, "| split | bags | AUC | accuracy | balanced acc. | macro F1 |\n"), "%s", md);
     cr_assert(strstr(md, "| val (best epoch) | 20 | 0.8750 | 0.8000 | 0.7500 | 0.7000 |\n"), "%s", md);
     cr_assert(strstr(md, "| test | 30 | 0.8542 | 0.6667 | 0.5556 | 0.1235 |\n"), "%s", md);
     cr_assert(strstr(md, "| tumor | 2 | 8 | 1 |"), "%s", md);
     free(md);
-    cr_assert_eq(rx_entries(), 2, "temporaries left behind");
+    cr_assert_eq(dir_entries(), 2, "temporaries left behind");
 }
 
-Test(report_extra, non_finite_metrics_are_null_with_notes, .init = rx_setup, .fini = rx_teardown) {
+Test(report_extra, non_finite_metrics_are_null_with_notes, .init = setup, .fini = teardown) {
     lt_report r = rx_report(NULL);
     r.test.auc = NAN;
     r.test.f1 = INFINITY;
-    cr_assert_eq(lt_report_write(rx_dir, &r), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_report_write(lt_tmp_root, &r), LT_OK, "%s", lt_last_error());
     lt_json *j = rx_parse("report.json");   // the strict parser would reject a bare nan/inf
     cr_assert(lt_json_is_null(rx_get(j, "test.auc")), "NaN auc must be null");
     cr_assert(lt_json_is_null(rx_get(j, "test.f1")), "inf f1 must be null");
@@ -532,20 +471,20 @@ Test(report_extra, non_finite_metrics_are_null_with_notes, .init = rx_setup, .fi
     for (size_t i = 0; i < lt_json_len(notes); i++) undefined |= !!strstr(lt_json_as_string(lt_json_at(notes, i)), "test AUC undefined");
     cr_assert(undefined, "a note must say why the test AUC is missing");
     lt_json_free(j);
-    char *md = rx_slurp("report.md");
+    char *md = slurp("report.md");
     cr_assert(strstr(md, "| test | 30 | n/a | 0.6667 | 0.5556 | n/a |\n"), "%s", md);
     cr_assert_null(strstr(md, "nan"), "%s", md);
     cr_assert_null(strstr(md, "inf |"), "%s", md);
     free(md);
 }
 
-Test(report_extra, more_than_16_classes_shown_by_index, .init = rx_setup, .fini = rx_teardown) {
+Test(report_extra, more_than_16_classes_shown_by_index, .init = setup, .fini = teardown) {
     enum { C = 18 };
     int64_t cm[C * C];
     for (int i = 0; i < C * C; i++) cm[i] = i;
     lt_report r = rx_report(cm);
     r.n_classes = C;
-    cr_assert_eq(lt_report_write(rx_dir, &r), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_report_write(lt_tmp_root, &r), LT_OK, "%s", lt_last_error());
     lt_json *j = rx_parse("report.json");
     const lt_json *cls = lt_json_get(j, "classes"), *tc = lt_json_get(j, "test_confusion");
     cr_assert_eq(lt_json_len(cls), C);
@@ -556,7 +495,7 @@ Test(report_extra, more_than_16_classes_shown_by_index, .init = rx_setup, .fini 
     int64_t v;
     cr_assert(lt_json_as_int(lt_json_at(lt_json_at(tc, 17), 16), &v) && v == 17 * C + 16);
     lt_json_free(j);
-    char *md = rx_slurp("report.md");
+    char *md = slurp("report.md");
     cr_assert(strstr(md, " 16 | 17 |\n|---|"), "confusion header by index:\n%s", md);
     free(md);
 }
@@ -588,10 +527,10 @@ static void rx_ref(const double *v, float l, double *mean, double *sd) {
     *sd = sqrt(ss / (k - 1));
 }
 
-Test(report_extra, seeds_three_per_lambda_hand_values, .init = rx_setup, .fini = rx_teardown) {
+Test(report_extra, seeds_three_per_lambda_hand_values, .init = setup, .fini = teardown) {
     lt_seed_row rows[6];
     rx_rows(rows);
-    cr_assert_eq(lt_report_seeds_write(rx_dir, "sweep", 6, rows), LT_OK, "%s", lt_last_error());
+    cr_assert_eq(lt_report_seeds_write(lt_tmp_root, "sweep", 6, rows), LT_OK, "%s", lt_last_error());
     lt_json *j = rx_parse("seeds.json");
     cr_assert_eq(lt_json_len(lt_json_get(j, "runs")), 6);
     cr_assert_eq(rx_num(lt_json_at(lt_json_get(j, "runs"), 5), "test.auc"), 0.70);
@@ -631,7 +570,7 @@ Test(report_extra, seeds_three_per_lambda_hand_values, .init = rx_setup, .fini =
             cr_assert(fabs(rx_num(grp, ks) - sd) < t, "group %d %s %.17g, want %.17g", g, ks, rx_num(grp, ks), sd);
         }
     lt_json_free(j);
-    char *md = rx_slurp("seeds.md");
+    char *md = slurp("seeds.md");
     cr_assert(strstr(md, "| 0 | 3 | 0.8500 ± 0.0500 | 0.7500 ± 0.0500 | 0.6000 ± 0.0000 | 0.7000 ± 0.2000 | "
                          "0.5200 ± 0.0200 |\n"), "%s", md);
     cr_assert(strstr(md, "| 0.1 | 3 | 0.8500 ± 0.1323 | 0.7333 ± 0.1528 | 0.5667 ± 0.0764 | 0.4000 ± 0.0000 | "
@@ -677,8 +616,8 @@ static void rx_read_slide(lt_h5 *f, const char *id, int heads, int64_t n, const 
 
 // Two slides with `heads` heads: n = 5 with coords, n = 3 without (zeros).
 static void rx_two_slides(int heads) {
-    char path[128];
-    snprintf(path, sizeof path, "%s/attn_h%d.h5", rx_dir, heads);
+    char path[512];
+    snprintf(path, sizeof path, "%s/attn_h%d.h5", lt_tmp_root, heads);
     float *a1 = malloc(sizeof(float) * 5 * heads), *a2 = malloc(sizeof(float) * 3 * heads);
     for (int i = 0; i < 5 * heads; i++) a1[i] = (float)(i + 1) / (float)(5 * heads) - (i % 3 ? 0.f : 1e-7f);
     for (int i = 0; i < 3 * heads; i++) a2[i] = 1.0f / 3 + (float)i * 1e-3f;
@@ -714,19 +653,19 @@ static void rx_two_slides(int heads) {
     free(a2);
 }
 
-Test(attn_scores_extra, one_head_two_slides_h5_read_back, .init = rx_setup, .fini = rx_teardown) {
+Test(attn_scores_extra, one_head_two_slides_h5_read_back, .init = setup, .fini = teardown) {
     rx_two_slides(1);
-    cr_assert_eq(rx_entries(), 1);
+    cr_assert_eq(dir_entries(), 1);
 }
 
-Test(attn_scores_extra, eight_heads_two_slides_h5_read_back, .init = rx_setup, .fini = rx_teardown) {
+Test(attn_scores_extra, eight_heads_two_slides_h5_read_back, .init = setup, .fini = teardown) {
     rx_two_slides(8);
-    cr_assert_eq(rx_entries(), 1);
+    cr_assert_eq(dir_entries(), 1);
 }
 
-Test(attn_scores_extra, bad_ids_and_head_mismatch_name_the_slide, .init = rx_setup, .fini = rx_teardown) {
-    char path[128];
-    snprintf(path, sizeof path, "%s/attn.h5", rx_dir);
+Test(attn_scores_extra, bad_ids_and_head_mismatch_name_the_slide, .init = setup, .fini = teardown) {
+    char path[512];
+    snprintf(path, sizeof path, "%s/attn.h5", lt_tmp_root);
     float a1[2] = {0.4f, 0.6f}, a8[16] = {0}, p[2] = {0.3f, 0.7f};
     lt_attn_scores_writer *w;
     cr_assert_eq(lt_attn_scores_open(path, &w), LT_OK, "%s", lt_last_error());

@@ -7,53 +7,13 @@
 // each gradient element is summed by one thread in a fixed order, so results
 // do not depend on the thread count.
 #include "autograd/op.h"
+#include "kernels/broadcast.h"
 
 #define PAR_MIN 32768     // elements below which threads cost more than they gain
 #define FWD_CHUNK 4096    // forward work item: a piece of one innermost row
 #define RED_W 64          // backward work item: up to 64 adjacent gradient elements
 
-typedef struct {
-    int nd;
-    int64_t size[LT_MAX_DIMS];
-    int64_t so[LT_MAX_DIMS];        // out strides (contiguous)
-    int64_t s[2][LT_MAX_DIMS];      // a and b strides, 0 along broadcast dims
-} bcast;
-
-static void bcast_init(bcast *g, const lt_tensor *a, const lt_tensor *b, const lt_tensor *out) {
-    int nd = out->ndim;
-    int64_t st[2][LT_MAX_DIMS];
-    const lt_tensor *ab[2] = {a, b};
-    for (int k = 0; k < 2; k++) {
-        int64_t stride = 1;
-        for (int d = nd - 1; d >= 0; d--) {
-            int td = d - (nd - ab[k]->ndim);
-            int dim = td >= 0 ? ab[k]->shape[td] : 1;
-            st[k][d] = dim == 1 ? 0 : stride;
-            stride *= dim;
-        }
-    }
-    // Built innermost first, then reversed.
-    int64_t rs[LT_MAX_DIMS], ra[LT_MAX_DIMS], rb[LT_MAX_DIMS];
-    int m = 0;
-    for (int d = nd - 1; d >= 0; d--) {
-        int64_t sz = out->shape[d];
-        if (sz == 1) continue;
-        if (m > 0 && st[0][d] == ra[m - 1] * rs[m - 1] && st[1][d] == rb[m - 1] * rs[m - 1]) {
-            rs[m - 1] *= sz;
-            continue;
-        }
-        rs[m] = sz; ra[m] = st[0][d]; rb[m] = st[1][d]; m++;
-    }
-    if (m == 0) { rs[0] = 1; ra[0] = 0; rb[0] = 0; m = 1; }
-    g->nd = m;
-    int64_t stride = 1;
-    for (int i = 0; i < m; i++) {
-        int d = m - 1 - i;
-        g->size[d] = rs[i]; g->s[0][d] = ra[i]; g->s[1][d] = rb[i];
-        g->so[d] = stride;
-        stride *= rs[i];
-    }
-}
+typedef lt_bcast bcast;
 
 #define OP_ADD(x, y) ((x) + (y))
 #define OP_SUB(x, y) ((x) - (y))
@@ -80,7 +40,7 @@ static void fwd_span(lt_op op, const float *a, int64_t sa, const float *b, int64
 
 static lt_status binary_fwd(lt_node *n) {
     bcast g;
-    bcast_init(&g, n->in[0], n->in[1], n->out[0]);
+    lt_bcast_init(&g, n->in[0], n->in[1], n->out[0]);
     const float *A = lt_f32(n->in[0]), *B = lt_f32(n->in[1]);
     float *O = lt_f32(n->out[0]);
     int nd = g.nd;
@@ -182,7 +142,7 @@ static lt_status binary_bwd(lt_node *n) {
     lt_tensor *a = n->in[0], *b = n->in[1], *out = n->out[0];
     if (!out->grad) return LT_OK;
     bcast g;
-    bcast_init(&g, a, b, out);
+    lt_bcast_init(&g, a, b, out);
     const float *G = out->grad, *A = lt_f32(a), *B = lt_f32(b), *P = lt_f32(out);
     int64_t N = out->numel;
     switch (n->op) {

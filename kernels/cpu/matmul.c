@@ -1,6 +1,7 @@
 // matmul and linear on OpenBLAS. Transposes are passed to sgemm as flags and
 // gradients are accumulated by sgemm itself (beta = 1): nothing is copied.
 #include "autograd/op.h"
+#include "kernels/matmul_geom.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -12,34 +13,8 @@ static void gemm(int ta, int tb, int M, int N, int K, const float *A, int lda, c
                 B, ldb, beta, C, ldc);
 }
 
-// Geometry of one matmul node. When b is shared (2-D) and a is not transposed,
-// a's batch folds into M so the whole op is a single sgemm.
-typedef struct {
-    int ta, tb, m, k, n, nb;   // nb matrices of op(a) [m,k] times op(b) [k,n]
-    int64_t sa, sb, sc;        // element strides between consecutive matrices
-} mm_geom;
-
-static mm_geom mm_geom_of(const lt_node *nd) {
-    const lt_tensor *a = nd->in[0], *b = nd->in[1];
-    mm_geom g;
-    g.ta = (int)nd->iattr[0];
-    g.tb = (int)nd->iattr[1];
-    int ar = a->shape[a->ndim - 2], ac = a->shape[a->ndim - 1];
-    int br = b->shape[b->ndim - 2], bc = b->shape[b->ndim - 1];
-    g.m = g.ta ? ac : ar;
-    g.k = g.ta ? ar : ac;
-    g.n = g.tb ? br : bc;
-    g.nb = (int)(a->numel / ((int64_t)ar * ac));
-    int shared = b->ndim == 2;
-    if (shared && !g.ta) { g.m *= g.nb; g.nb = 1; }
-    g.sa = (int64_t)g.m * g.k;
-    g.sb = shared ? 0 : (int64_t)g.k * g.n;
-    g.sc = (int64_t)g.m * g.n;
-    return g;
-}
-
 lt_status lt_cpu_matmul_fwd(lt_node *nd) {
-    mm_geom g = mm_geom_of(nd);
+    lt_mm_geom g = lt_mm_geom_of(nd);
     const float *A = lt_f32(nd->in[0]), *B = lt_f32(nd->in[1]);
     float *C = lt_f32(nd->out[0]);
     int lda = g.ta ? g.m : g.k, ldb = g.tb ? g.k : g.n;
@@ -51,7 +26,7 @@ lt_status lt_cpu_matmul_fwd(lt_node *nd) {
 lt_status lt_cpu_matmul_bwd(lt_node *nd) {
     const float *G = nd->out[0]->grad;   // [.., m, n]
     if (!G) return LT_OK;
-    mm_geom g = mm_geom_of(nd);
+    lt_mm_geom g = lt_mm_geom_of(nd);
     const float *A = lt_f32(nd->in[0]), *B = lt_f32(nd->in[1]);
     float *dA = nd->in[0]->grad, *dB = nd->in[1]->grad;
     int m = g.m, k = g.k, n = g.n;

@@ -16,50 +16,17 @@
 #include "kernels/cuda/elementwise.cuh"
 #include "kernels/cuda/reduce.cuh"
 
+extern "C" {
+#include "kernels/broadcast.h"
+}
+
 namespace {   // file-local: kernel templates instantiated here stay internal
 
 enum { B_ADD, B_SUB, B_MUL, B_DIV };
 
-// Collapsed broadcast, dims OUTERMOST FIRST: out's sizes (contiguous) and the
-// strides of a (s[0]) and b (s[1]), 0 along dims they are broadcast on.
-struct bcast {
-    int nd;
-    int64_t size[LT_MAX_DIMS];
-    int64_t s[2][LT_MAX_DIMS];
-};
-
-// The CPU's bcast_init, line for line (same merged dims, so the same sums).
-static void bcast_init(bcast *g, const lt_tensor *a, const lt_tensor *b, const lt_tensor *out) {
-    int nd = out->ndim;
-    int64_t st[2][LT_MAX_DIMS];
-    const lt_tensor *ab[2] = {a, b};
-    for (int k = 0; k < 2; k++) {
-        int64_t stride = 1;
-        for (int d = nd - 1; d >= 0; d--) {
-            int td = d - (nd - ab[k]->ndim);
-            int dim = td >= 0 ? ab[k]->shape[td] : 1;
-            st[k][d] = dim == 1 ? 0 : stride;
-            stride *= dim;
-        }
-    }
-    int64_t rs[LT_MAX_DIMS], ra[LT_MAX_DIMS], rb[LT_MAX_DIMS];   // innermost first
-    int m = 0;
-    for (int d = nd - 1; d >= 0; d--) {
-        int64_t sz = out->shape[d];
-        if (sz == 1) continue;
-        if (m > 0 && st[0][d] == ra[m - 1] * rs[m - 1] && st[1][d] == rb[m - 1] * rs[m - 1]) {
-            rs[m - 1] *= sz;
-            continue;
-        }
-        rs[m] = sz; ra[m] = st[0][d]; rb[m] = st[1][d]; m++;
-    }
-    if (m == 0) { rs[0] = 1; ra[0] = 0; rb[0] = 0; m = 1; }
-    g->nd = m;
-    for (int i = 0; i < m; i++) {
-        int d = m - 1 - i;
-        g->size[d] = rs[i]; g->s[0][d] = ra[i]; g->s[1][d] = rb[i];
-    }
-}
+// Collapsed broadcast (kernels/broadcast.h, shared with the CPU: same merged
+// dims, so the same sums), dims outermost first.
+typedef lt_bcast bcast;
 
 template <int OP>
 __host__ __device__ static inline float bin_apply(float x, float y) {
@@ -103,7 +70,7 @@ template <int OP>
 static lt_status bin_fwd(lt_node *n) {
     const char *name = lt_op_name(n->op);
     bcast g;
-    bcast_init(&g, n->in[0], n->in[1], n->out[0]);
+    lt_bcast_init(&g, n->in[0], n->in[1], n->out[0]);
     const float *A = lt_cuda_f32(n->in[0]), *B = lt_cuda_f32(n->in[1]);
     float *O = lt_cuda_f32(n->out[0]);
     const int64_t N = n->out[0]->numel;
@@ -169,8 +136,7 @@ struct grad_split {
 static grad_split grad_split_make(const bcast &g, int kx, int ky) {
     grad_split q = {};
     q.K = q.M = 1;
-    int64_t so[LT_MAX_DIMS], stride = 1;
-    for (int d = g.nd - 1; d >= 0; d--) { so[d] = stride; stride *= g.size[d]; }
+    const int64_t *so = g.so;
     for (int d = 0; d < g.nd; d++) {
         if (g.s[kx][d]) {
             q.ks[q.nk] = g.size[d]; q.kg[q.nk] = so[d]; q.ky[q.nk] = g.s[ky][d]; q.nk++;
@@ -205,7 +171,7 @@ static lt_status bin_bwd(lt_node *n) {
     lt_tensor *a = n->in[0], *b = n->in[1], *out = n->out[0];
     if (!out->grad) return LT_OK;
     bcast g;
-    bcast_init(&g, a, b, out);
+    lt_bcast_init(&g, a, b, out);
     const float *G = out->grad, *A = lt_cuda_f32(a), *B = lt_cuda_f32(b), *P = lt_cuda_f32(out);
     switch (n->op) {
     case LT_OP_add:

@@ -8,6 +8,10 @@
 
 #include <math.h>
 
+extern "C" {
+#include "kernels/matmul_geom.h"
+}
+
 namespace {   // file-local: kernels and types stay out of other files' way
 
 // ---- precision and the row-major GEMM ----
@@ -49,31 +53,7 @@ static lt_status gemm_rm(const char *op, int64_t prec, int ta, int tb, int M, in
 
 // ---- matmul ----
 
-// Geometry of one matmul node, as on CPU: nb matrices op(a) [m,k] @ op(b) [k,n];
-// a shared (2-D) b with an untransposed a folds a's batch into m.
-struct mm_geom {
-    int ta, tb, m, k, n, nb, shared;
-    long long sa, sb, sc;   // element strides between consecutive matrices
-};
-
-static mm_geom mm_geom_of(const lt_node *nd) {
-    const lt_tensor *a = nd->in[0], *b = nd->in[1];
-    mm_geom g;
-    g.ta = (int)nd->iattr[0];
-    g.tb = (int)nd->iattr[1];
-    int ar = a->shape[a->ndim - 2], ac = a->shape[a->ndim - 1];
-    int br = b->shape[b->ndim - 2], bc = b->shape[b->ndim - 1];
-    g.m = g.ta ? ac : ar;
-    g.k = g.ta ? ar : ac;
-    g.n = g.tb ? br : bc;
-    g.nb = (int)(a->numel / ((int64_t)ar * ac));
-    g.shared = b->ndim == 2;
-    if (g.shared && !g.ta) { g.m *= g.nb; g.nb = 1; }
-    g.sa = (long long)g.m * g.k;
-    g.sb = g.shared ? 0 : (long long)g.k * g.n;
-    g.sc = (long long)g.m * g.n;
-    return g;
-}
+typedef lt_mm_geom mm_geom;   // kernels/matmul_geom.h, shared with the CPU
 
 // dst[e] += sum_i part[i*len + e] over i in order (shared b's gradient, summed
 // over the batch in double).
@@ -89,7 +69,7 @@ __global__ void batch_sum_add(const float *__restrict__ part, int nb, int64_t le
 
 // in: a [.., M, K] (or [.., K, M]), b [.., K, N] / [K, N] (or [.., N, K]); out: [.., M, N]
 extern "C" lt_status lt_cuda_matmul_fwd(lt_node *nd) {
-    mm_geom g = mm_geom_of(nd);
+    mm_geom g = lt_mm_geom_of(nd);
     int lda = g.ta ? g.m : g.k, ldb = g.tb ? g.k : g.n;
     return gemm_rm("matmul", nd->iattr[2], g.ta, g.tb, g.m, g.n, g.k, lt_cuda_f32(nd->in[0]), lda, g.sa,
                    lt_cuda_f32(nd->in[1]), ldb, g.sb, 0.0f, lt_cuda_f32(nd->out[0]), g.n, g.sc, g.nb);
@@ -98,7 +78,7 @@ extern "C" lt_status lt_cuda_matmul_fwd(lt_node *nd) {
 extern "C" lt_status lt_cuda_matmul_bwd(lt_node *nd) {
     const float *G = nd->out[0]->grad;   // [.., m, n]
     if (!G) return LT_OK;
-    mm_geom g = mm_geom_of(nd);
+    mm_geom g = lt_mm_geom_of(nd);
     const int64_t prec = nd->iattr[2];
     const float *A = lt_cuda_f32(nd->in[0]), *B = lt_cuda_f32(nd->in[1]);
     float *dA = nd->in[0]->grad, *dB = nd->in[1]->grad;
